@@ -1,0 +1,101 @@
+"""Tiny real media made with PyAV for the tests: clips with two shots, sound, odd sizes, VFR."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+AUDIO_RATE = 8000
+
+
+def luma_pattern(i: int, n: int, w: int, h: int) -> np.ndarray:
+    """Two 'shots': a dark moving gradient, then a bright checker pattern."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    if i < n // 2:
+        return (16 + (xx * 2 + yy + i * 4) % 64).astype(np.uint8)
+    return (140 + ((xx // 8 + yy // 8) % 2) * 60 + i).astype(np.uint8)
+
+
+def make_clip(path: Path, *, size=(64, 48), frames=20, rate=25, time_base=None, pts=None,
+              audio: str | None = None, codec="libx264", pix_fmt="yuv420p", chroma=(128, 128),
+              colorspace: int | None = None, subtitles: bool = False) -> Path:
+    """Write a small clip. pts (with time_base) gives explicit, possibly irregular timestamps."""
+    w, h = size
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=rate)
+        video.width, video.height, video.pix_fmt = w, h, pix_fmt
+        if time_base is not None:
+            video.codec_context.time_base = video.time_base = time_base
+        if codec == "libx264":
+            video.options = {"preset": "ultrafast"}
+        if colorspace is not None:
+            video.codec_context.colorspace = colorspace
+        astream = None
+        if audio:
+            astream = out.add_stream(audio, rate=AUDIO_RATE)
+            astream.layout = "mono"
+        if subtitles:  # pre-made SubRip packets: PyAV has no usable subtitle encoder
+            subs = out.add_mux_stream("subrip", time_base=Fraction(1, 1000))
+            for k, text in enumerate([b"First line", b"Second line"]):
+                packet = av.Packet(text)
+                packet.pts = packet.dts = k * 300
+                packet.duration, packet.time_base, packet.stream = 300, Fraction(1, 1000), subs
+                out.mux(packet)
+        for i in range(frames):
+            if w % 2 or h % 2:
+                frame = av.VideoFrame(w, h, "yuv420p")
+                for plane, data in zip(frame.planes, (luma_pattern(i, frames, w, h),
+                                                      np.full((ch, cw), chroma[0], np.uint8),
+                                                      np.full((ch, cw), chroma[1], np.uint8))):
+                    buf = np.zeros((plane.height, plane.line_size), np.uint8)
+                    buf[:, : plane.width] = data
+                    plane.update(buf.tobytes())
+            else:
+                yuv = np.concatenate([luma_pattern(i, frames, w, h).ravel(),
+                                      np.full(cw * ch, chroma[0], np.uint8),
+                                      np.full(cw * ch, chroma[1], np.uint8)]).reshape(-1, w)
+                frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame.pts = pts[i] if pts is not None else i
+            if time_base is not None:
+                frame.time_base = time_base
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if astream is not None:
+            seconds = (pts[-1] * time_base + Fraction(1, 25)) if pts else Fraction(frames) / Fraction(rate)
+            t = np.arange(int(AUDIO_RATE * seconds)) / AUDIO_RATE
+            samples = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+            fmt = astream.codec_context.format.name
+            step = astream.codec_context.frame_size or 400
+            for start in range(0, len(samples), step):
+                chunk = samples[start:start + step][None, :]
+                data = {"fltp": lambda: (chunk / 32768).astype(np.float32), "s16": lambda: chunk,
+                        "u8": lambda: (chunk // 256 + 128).astype(np.uint8)}[fmt]()
+                aframe = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
+                aframe.sample_rate, aframe.pts = AUDIO_RATE, start
+                out.mux(astream.encode(aframe))
+            out.mux(astream.encode(None))
+    return path
+
+
+def read_video(path: Path) -> list[tuple[float, np.ndarray]]:
+    """(pts in seconds, luma plane) per frame, read with plain PyAV."""
+    result = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            y = np.frombuffer(f.planes[0], np.uint8).reshape(f.planes[0].height, -1)[:, : f.width]
+            result.append((float(f.pts * f.time_base), y.copy()))
+    return result
+
+
+def audio_packets(path: Path) -> list[tuple[float, bytes]]:
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        return [(float(p.pts * p.time_base), bytes(p)) for p in c.demux(s) if p.size]
+
+
+def one_line_naming(error: Exception, path: Path) -> bool:
+    return "\n" not in str(error) and path.name in str(error)

@@ -1,0 +1,110 @@
+"""The colorizer, its weights file + config, and the embedders (real TensorFlow, small inputs)."""
+
+import h5py
+import numpy as np
+import pytest
+import skimage.data
+
+from vidcolor import chroma_bins
+from vidcolor.color import grey_from_lightness, lightness
+from vidcolor.embedders import load_embedder
+from vidcolor.errors import ModelError
+from vidcolor.model import (
+    Colorizer,
+    ModelConfig,
+    build_colorizer,
+    config_path,
+    load_colorizer,
+    save,
+)
+
+EGYPTIAN_CAT, TABBY, TIGER_CAT = 285, 281, 282
+
+
+def classification_config():
+    centres = chroma_bins.in_gamut_bins()
+    return ModelConfig(head="classification", bins=centres.tolist(), bin_weights=[1.0] * len(centres))
+
+
+@pytest.mark.parametrize("head", ["regression", "classification"])
+def test_model_is_fully_convolutional_with_half_size_output(head):
+    config = ModelConfig(head="regression") if head == "regression" else classification_config()
+    model = build_colorizer(config)
+    colorizer = Colorizer(model, config, embedder=object())
+    for h, w in [(32, 48), (64, 40)]:
+        ab = colorizer.predict_ab(np.full((2, h, w), 50.0, np.float32), np.zeros((2, 1000), np.float32))
+        assert ab.shape == (2, h // 2, w // 2, 2)
+        assert np.all(np.abs(ab) <= 128)
+
+
+def test_weights_file_round_trips_to_identical_outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCOLOR_PRECISION", "float32")
+    config = classification_config()
+    model = build_colorizer(config)
+    path = save(model, config, tmp_path / "m.weights.h5")
+    assert config_path(path).name == "m.json"
+    loaded = load_colorizer(path)
+    assert loaded.config.head == "classification" and loaded.config.embedder == "efficientnet_lite0"
+    rng = np.random.default_rng(0)
+    light = rng.uniform(0, 100, (2, 32, 40)).astype(np.float32)
+    emb = rng.normal(size=(2, 1000)).astype(np.float32)
+    original = Colorizer(model, config, embedder=object()).predict_ab(light, emb)
+    np.testing.assert_array_equal(loaded.predict_ab(light, emb), original)
+
+
+def test_missing_weights_and_config_are_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match="no weights file"):
+        load_colorizer(tmp_path / "none.weights.h5")
+    config = ModelConfig(head="regression")
+    path = save(build_colorizer(config), config, tmp_path / "r.weights.h5")
+    config_path(path).unlink()
+    with pytest.raises(ModelError, match="config"):
+        load_colorizer(path)
+
+
+def test_efficientnet_conversion_recognises_the_grey_cat():
+    embedder = load_embedder("efficientnet_lite0")
+    grey = grey_from_lightness(lightness(skimage.data.chelsea()))
+    logits = embedder.embed(grey)
+    assert logits.shape == (1, 1000)
+    assert int(np.argmax(logits[0])) in (TABBY, TIGER_CAT, EGYPTIAN_CAT)
+
+
+def test_restricted_unpickler_refuses_code(tmp_path):
+    import pickle
+
+    from vidcolor.torch_weights import _SafeUnpickler
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    import io
+
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        _SafeUnpickler(io.BytesIO(pickle.dumps(Evil(), protocol=2)), {}).load()
+
+
+def test_inception_resnet_v2_needs_its_weights_and_loads_a_given_file(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
+    with pytest.raises(ModelError, match="Inception-ResNet-v2 ImageNet weights not found"):
+        load_embedder("inception_resnet_v2")
+    random_model = keras.applications.InceptionResNetV2(weights=None, classifier_activation=None)
+    path = tmp_path / "irv2.weights.h5"
+    random_model.save_weights(str(path))
+    embedder = load_embedder("inception_resnet_v2", path)
+    grey = np.full((40, 60), 128, np.uint8)
+    np.testing.assert_allclose(
+        embedder.embed(grey), random_model.predict_on_batch(embedder.preprocess([grey])), rtol=1e-4, atol=1e-4
+    )
+    with h5py.File(tmp_path / "wrong.weights.h5", "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    with pytest.raises(ModelError, match="not Inception-ResNet-v2 weights"):
+        load_embedder("inception_resnet_v2", tmp_path / "wrong.weights.h5")
+
+
+def test_unknown_embedder():
+    with pytest.raises(ModelError, match="unknown embedder"):
+        load_embedder("vgg99")

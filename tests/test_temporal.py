@@ -1,0 +1,180 @@
+"""Temporal a*b* smoothing: no mixing across cuts, motion alignment, streaming contract."""
+
+import cv2
+import numpy as np
+import pytest
+
+from vidcolor.temporal import TemporalSmoother
+
+H, W = 64, 96
+
+
+def field(rng, width, sigma, std, mean=0.0):
+    t = cv2.GaussianBlur(rng.standard_normal((H, width)).astype(np.float32), (0, 0), sigma)
+    return (t - t.mean()) / t.std() * std + mean
+
+
+def panning_clip(rng, n, speed, ab_noise=8.0):
+    """Lightness texture and true chroma panning together; observed ab = true + per-frame noise."""
+    width = W + n * speed + 1
+    light = field(rng, width, 2.5, 40.0, 128.0)
+    chroma = np.stack([field(rng, width, 4.0, 30.0) for _ in range(2)], axis=-1)
+    lights, truth, observed = [], [], []
+    for t in range(n):
+        x = t * speed
+        lights.append(np.clip(light[:, x:x + W] + rng.normal(0, 2, (H, W)), 0, 255).astype(np.uint8))
+        truth.append(chroma[:, x:x + W].astype(np.float32))
+        observed.append((truth[-1] + rng.normal(0, ab_noise, (H, W, 2))).astype(np.float32))
+    return lights, truth, observed
+
+
+def run(smoother, frames):
+    """frames: (key, shot, light, ab); returns [(key, ab)] in emission order."""
+    out = []
+    for key, shot, light, ab in frames:
+        out += smoother.push(key, shot, light, ab)
+    return out + smoother.flush()
+
+
+def smooth_clip(lights, observed, **kwargs):
+    out = run(TemporalSmoother(**kwargs),
+              [(t, 0, l, a) for t, (l, a) in enumerate(zip(lights, observed))])
+    assert [k for k, _ in out] == list(range(len(lights)))
+    return [a for _, a in out]
+
+
+def naive_average(observed, radius=2, strength=0.6):
+    """Same Gaussian time weights, but neighbours are averaged where they are (no warping)."""
+    sigma = 0.5 + radius / 2
+    out = []
+    for t in range(len(observed)):
+        js = range(max(0, t - radius), min(len(observed), t + radius + 1))
+        weights = np.array([np.exp(-(j - t) ** 2 / (2 * sigma ** 2)) for j in js])
+        mean = sum(w * observed[j] for w, j in zip(weights, js)) / weights.sum()
+        out.append((1 - strength) * observed[t] + strength * mean)
+    return out
+
+
+def mse(a, b):
+    return float(np.mean([np.mean((x - y) ** 2) for x, y in zip(a, b)]))
+
+
+def frame_to_frame(a):
+    return float(np.mean([np.mean((a[i + 1] - a[i]) ** 2) for i in range(len(a) - 1)]))
+
+
+def test_values_never_mix_across_a_cut():
+    rng = np.random.default_rng(0)
+    # Same picture on both sides of the cut, so only the shot number can keep them apart.
+    lights, _, _ = panning_clip(rng, 12, speed=1)
+    frames = [(t, 0 if t < 6 else 1, lights[t],
+               np.full((H, W, 2), 50.0 if t < 6 else -50.0, np.float32)) for t in range(12)]
+    out = run(TemporalSmoother(radius=2, strength=1.0), frames)
+    assert [k for k, _ in out] == list(range(12))
+    for key, ab in out:
+        assert ab.shape == (H, W, 2)
+        assert np.max(np.abs(ab - (50.0 if key < 6 else -50.0))) < 1e-3, key
+
+
+def test_shot_change_emits_previous_shot_at_once():
+    rng = np.random.default_rng(1)
+    lights, _, observed = panning_clip(rng, 6, speed=1)
+    smoother = TemporalSmoother(radius=2)
+    emitted = []
+    for t in range(4):
+        emitted += smoother.push(t, 7, lights[t], observed[t])
+    assert [k for k, _ in emitted] == [0, 1]
+    emitted = smoother.push(4, 8, lights[4], observed[4])
+    assert [k for k, _ in emitted] == [2, 3]
+    assert [k for k, _ in smoother.flush()] == [4]
+    assert smoother.flush() == []
+
+
+def test_smoothing_aligns_with_motion_and_reduces_noise():
+    rng = np.random.default_rng(2)
+    lights, truth, observed = panning_clip(rng, 16, speed=1)
+    smoothed = smooth_clip(lights, observed, radius=2, strength=0.6)
+    assert frame_to_frame(smoothed) < 0.7 * frame_to_frame(observed)
+    assert mse(smoothed, truth) < 0.6 * mse(observed, truth)
+
+
+def test_warping_beats_a_naive_average_on_a_fast_pan():
+    rng = np.random.default_rng(3)
+    lights, truth, observed = panning_clip(rng, 16, speed=5)
+    smoothed = smooth_clip(lights, observed, radius=2, strength=0.6)
+    naive = naive_average(observed, radius=2, strength=0.6)
+    assert mse(smoothed, truth) < 0.6 * mse(observed, truth)
+    # The naive average smears the moving chroma (ghosting): worse than not smoothing at all.
+    assert mse(naive, truth) > mse(observed, truth)
+    assert mse(smoothed, truth) < 0.5 * mse(naive, truth)
+
+
+def test_strength_scales_the_change():
+    rng = np.random.default_rng(8)
+    lights, _, observed = panning_clip(rng, 8, speed=2)
+    full = smooth_clip(lights, observed, radius=2, strength=1.0)
+    part = smooth_clip(lights, observed, radius=2, strength=0.3)
+    for f, p, o in zip(full, part, observed):
+        np.testing.assert_allclose(p - o, 0.3 * (f - o), atol=1e-3)
+    assert mse(full, observed) > 1.0
+
+
+def test_occluded_pixels_get_no_weight():
+    """A bright patch with its own chroma appears in one neighbour only: it must not leak."""
+    rng = np.random.default_rng(9)
+    light = np.clip(field(rng, W, 2.5, 40.0, 128.0), 0, 255).astype(np.uint8)
+    lights = [light.copy() for _ in range(5)]
+    abs_ = [np.zeros((H, W, 2), np.float32) for _ in range(5)]
+    lights[3][20:44, 36:60] = 250
+    abs_[3][20:44, 36:60] = 80.0
+    out = dict(run(TemporalSmoother(radius=2, strength=1.0),
+                   [(t, 0, lights[t], abs_[t]) for t in range(5)]))
+    # Frame 3 weighs 0.8 against 1 + 0.8 + 0.4 + 0.4 for frame 2: ~24 if it leaked.
+    assert np.max(np.abs(out[2][24:40, 40:56])) < 2.0
+    assert np.max(np.abs(out[2][:, :30])) < 1e-3  # untouched area stays exact
+
+
+@pytest.mark.parametrize("radius, strength", [(0, 0.6), (2, 0.0)])
+def test_off_returns_ab_unchanged_in_order(radius, strength):
+    rng = np.random.default_rng(4)
+    lights, _, observed = panning_clip(rng, 5, speed=1)
+    out = run(TemporalSmoother(radius=radius, strength=strength),
+              [(t, t // 3, lights[t], observed[t]) for t in range(5)])
+    assert [k for k, _ in out] == list(range(5))
+    for (_, ab), original in zip(out, observed):
+        np.testing.assert_array_equal(ab, original)
+
+
+def test_every_key_once_in_order_with_short_shots():
+    rng = np.random.default_rng(5)
+    lights, _, observed = panning_clip(rng, 4, speed=1)
+    shots = [0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4]  # shots shorter than the window too
+    keys = [("frame", i) for i in range(len(shots))]
+    frames = [(keys[i], s, lights[i % 4], observed[i % 4]) for i, s in enumerate(shots)]
+    out = run(TemporalSmoother(radius=3), frames)
+    assert [k for k, _ in out] == keys
+
+
+def test_memory_is_bounded_to_the_window():
+    rng = np.random.default_rng(6)
+    lights, _, observed = panning_clip(rng, 4, speed=1)
+    smoother = TemporalSmoother(radius=2)
+    emitted, most_held = 0, 0
+    for t in range(200):
+        emitted += len(smoother.push(t, 0, lights[t % 4], observed[t % 4]))
+        most_held = max(most_held, smoother.held)
+        assert emitted == max(0, t + 1 - 2)  # each frame leaves once its 2 successors arrive
+    assert most_held <= 2 * 2 + 1
+    assert len(smoother.flush()) == 2 and smoother.held == 0
+
+
+def test_float_lightness_scale_and_shape_checks():
+    rng = np.random.default_rng(7)
+    lights, truth, observed = panning_clip(rng, 10, speed=2)
+    as_lstar = [l.astype(np.float32) * (100 / 255) for l in lights]
+    smoothed = smooth_clip(as_lstar, observed, radius=2, light_max=100.0)
+    assert mse(smoothed, truth) < 0.6 * mse(observed, truth)
+    with pytest.raises(ValueError):
+        TemporalSmoother().push(0, 0, lights[0], observed[0][:, :10])
+    with pytest.raises(ValueError):
+        TemporalSmoother(strength=1.5)

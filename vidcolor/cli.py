@@ -1,0 +1,183 @@
+"""The `vidcolor` command: a thin shell over the library.
+
+Each command parses and checks its arguments, calls one library function, and
+reports. Library errors become one line on stderr and a non-zero exit code;
+`--debug` shows the traceback instead. Heavy imports (TensorFlow) happen only
+inside the commands that need them, so `vidcolor --help` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import VidcolorError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Bring black-and-white films and photographs back in colour.",
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.weights.h5 with its .json); default: the shipped model.")
+RenderSizeOption = typer.Option(256, "--render-size", min=32, help="Short side, in pixels, at which the model sees each frame.")
+ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
+QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+    _state["debug"] = debug
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"vidcolor: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(action):
+    """Call `action`, turning library errors and Ctrl-C into one line and an exit code."""
+    if _state["debug"]:
+        return action()
+    try:
+        return action()
+    except VidcolorError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; no partial output was kept", 130)
+
+
+@app.command()
+def remaster(
+    source: Path = typer.Argument(..., help="Black-and-white film (any container FFmpeg reads)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file; default <name>_color<ext> beside the input."),
+    weights: Optional[Path] = WeightsOption,
+    render_size: int = RenderSizeOption,
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Frames per model call."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots."),
+    smooth_strength: float = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger)."),
+    preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset (ultrafast ... veryslow)."),
+    force: bool = ForceOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Colour a film, keeping its sound, timing and original lightness."""
+    from .pipeline import RemasterOptions
+    from .pipeline import remaster as run_remaster
+
+    options = RemasterOptions(
+        render_size=render_size, batch_size=batch_size, smooth=smooth, smooth_strength=smooth_strength,
+        crf=crf, preset=preset, force=force, weights=weights, progress=not quiet,
+    )
+    result = _run(lambda: run_remaster(source, output, options, on_warning=lambda m: typer.echo(f"vidcolor: warning: {m}", err=True)))
+    typer.echo(f"{result.output}  ({result.frames} frames, {result.shots} shots, {result.seconds:.1f} s, "
+               f"{result.frames / max(result.seconds, 1e-9):.1f} fps)")
+
+
+@app.command()
+def colorize(
+    paths: List[Path] = typer.Argument(..., help="Images and/or folders of images."),
+    out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for the results; default beside each input."),
+    weights: Optional[Path] = WeightsOption,
+    render_size: int = RenderSizeOption,
+    force: bool = ForceOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Colour still images (JPEG, PNG, TIFF incl. 16-bit): writes <name>_color<ext>."""
+    from tqdm import tqdm
+
+    from .model import load_colorizer
+    from .stills import colorize_image, find_images, output_path_for
+
+    files = _run(lambda: find_images(paths))
+    if not files:
+        _fail("no images found in " + ", ".join(map(str, paths)), 2)
+    if out_dir:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"{out_dir}: cannot create the output folder ({exc.strerror})", 3)
+    colorizer = _run(lambda: load_colorizer(weights))
+    failed = 0
+    for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
+        target = output_path_for(path, out_dir)
+        try:
+            result = colorize_image(path, target, colorizer=colorizer, render_size=render_size, force=force)
+            if not quiet:
+                tqdm.write(str(result.output))
+        except VidcolorError as exc:
+            if _state["debug"]:
+                raise
+            failed += 1
+            typer.echo(f"vidcolor: {exc}", err=True)
+    if failed:
+        _fail(f"{failed} of {len(files)} images failed", 1)
+
+
+@app.command()
+def train(
+    data_dir: Path = typer.Argument(..., help="Folder of colour images (searched recursively)."),
+    run_dir: Path = typer.Argument(..., help="Folder for the cache, checkpoints, pictures and the final weights."),
+    val_dir: Optional[Path] = typer.Option(None, "--val", help="Held-out colour images, scored after each epoch."),
+    head: str = typer.Option("classification", "--head", help="classification (vivid) or regression (the paper's MSE)."),
+    embedder: str = typer.Option("efficientnet_lite0", "--embedder", help="efficientnet_lite0 or inception_resnet_v2."),
+    crop: int = typer.Option(128, "--crop", min=16, help="Training crop size (multiple of 8)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    epochs: int = typer.Option(10, "--epochs", min=1),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1),
+    learning_rate: float = typer.Option(1e-3, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in RUN_DIR from its last checkpoint."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny: a few steps on small crops (for tests)."),
+    quiet: bool = QuietOption,
+) -> None:
+    """Train a colorizer on any folder of colour photos (resumable)."""
+    from .train import PRESETS, TrainOptions
+    from .train import train as run_train
+
+    if crop % 8:
+        _fail(f"--crop {crop}: must be a multiple of 8", 2)
+    if head not in ("classification", "regression"):
+        _fail(f"--head {head}: must be classification or regression", 2)
+    values = dict(crop=crop, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    if preset:
+        if preset not in PRESETS:
+            _fail(f"--preset {preset}: unknown (known: {', '.join(PRESETS)})", 2)
+        values.update(PRESETS[preset])
+    options = TrainOptions(data_dir=data_dir, run_dir=run_dir, val_dir=val_dir, head=head, embedder=embedder,
+                           learning_rate=learning_rate, seed=seed, resume=resume, **values)
+    path = _run(lambda: run_train(options, progress=not quiet))
+    typer.echo(str(path))
+
+
+@app.command()
+def evaluate(
+    source: Path = typer.Argument(..., help="Folder of colour photos, or a colour video."),
+    weights: Optional[Path] = WeightsOption,
+    report: Path = typer.Option(Path("evaluation.json"), "--report", help="JSON report to write."),
+    sheet: Path = typer.Option(Path("evaluation.png"), "--sheet", help="Contact sheet: grey | vidcolor | truth."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many images / frames."),
+    render_size: int = RenderSizeOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Grey a colour source, colour it back, and score it against the truth and a grey baseline."""
+    import json
+
+    from .evaluate import evaluate_path, write_report
+
+    result = _run(lambda: evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
+                                        progress=not quiet))
+    write_report(result, report)
+    typer.echo(json.dumps({k: result[k] for k in ("prediction", "grey_baseline") if k in result}, indent=1))
+    typer.echo(f"report: {report}  sheet: {sheet}")
+
+
+def run() -> None:
+    sys.exit(app())

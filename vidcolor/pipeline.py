@@ -1,0 +1,204 @@
+"""`remaster()`: a black-and-white film in, the same film in colour out, with its sound.
+
+Two decoding passes keep memory flat for a film of any length:
+
+1. a cheap low-resolution pass finds the cuts and computes one embedding per
+   shot (from a few frames spread over it);
+2. the full pass colours frames in batches at a working size, smooths a*b*
+   over neighbouring frames of the same shot, and re-encodes.
+
+The source's luma plane goes to the encoder untouched: only the chroma planes
+are new, computed from the predicted a*b* and upsampled guided by the luma.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .color import (
+    grey_from_lightness,
+    grey_to_lightness_table,
+    guided_upsample,
+    lab_to_rgb,
+    rgb_to_chroma,
+    working_size,
+)
+from .errors import OutputError
+from .media import (
+    VideoInfo,
+    VideoWriter,
+    YuvFrame,
+    decode_frames,
+    decode_small_luma,
+    probe_video,
+)
+from .shots import CutDetector, ShotSampler, shot_of
+from .stills import DEFAULT_RENDER_SIZE
+from .temporal import TemporalSmoother
+
+EMBED_SHORT_SIDE = 224
+
+
+@dataclass
+class RemasterOptions:
+    render_size: int = DEFAULT_RENDER_SIZE  # short side the model works at
+    batch_size: int = 8
+    smooth: bool = True
+    smooth_strength: float = 0.6
+    smooth_radius: int = 2
+    crf: int = 18
+    preset: str = "veryfast"
+    force: bool = False
+    weights: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class ShotPlan:
+    cuts: list[int]  # indices of the frames that start a new shot
+    embeddings: np.ndarray  # (shots, 1000): one per shot, shared by all its frames
+    frames: int
+
+    @property
+    def shots(self) -> int:
+        return len(self.cuts) + 1
+
+
+@dataclass
+class RemasterResult:
+    source: Path
+    output: Path
+    frames: int
+    shots: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_output(source: Path) -> Path:
+    return source.with_name(f"{source.stem}_color{source.suffix}")
+
+
+def remaster(
+    source: str | Path,
+    output: str | Path | None = None,
+    options: RemasterOptions | None = None,
+    *,
+    colorizer=None,
+    on_warning: Callable[[str], None] | None = None,
+) -> RemasterResult:
+    """Colour a black-and-white film; returns where it went and what was done."""
+    started = time.time()
+    options = options or RemasterOptions()
+    source = Path(source)
+    info = probe_video(source)
+    output = Path(output) if output else default_output(source)
+    if output.exists() and not options.force:
+        raise OutputError(f"{output}: already exists (use --force to overwrite)")
+    if output.resolve() == source.resolve():
+        raise OutputError(f"{output}: is the input itself; choose another output name")
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        (on_warning or tqdm.write)(message)
+
+    if colorizer is None:
+        from .model import load_colorizer
+
+        colorizer = load_colorizer(options.weights)
+    plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn)
+    frames = _colour_pass(source, output, info, plan, colorizer, options, warn)
+    return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings)
+
+
+def plan_shots(source: Path, info: VideoInfo, colorizer, *, progress: bool = False, on_warning=None) -> ShotPlan:
+    """First pass: cuts and one embedding per shot, from small grey frames."""
+    table = grey_to_lightness_table(info.full_range)
+    detector, sampler = CutDetector(), ShotSampler()
+    embeddings: list[np.ndarray] = []
+
+    def close_shot() -> None:
+        picks = sampler.take()
+        embeddings.append(colorizer.embed(np.stack(picks)).mean(axis=0))
+
+    count = 0
+    bar = tqdm(total=info.frame_count or None, desc="finding shots", unit="frame", disable=not progress, leave=False)
+    for _, luma in decode_small_luma(source, EMBED_SHORT_SIDE, on_warning=on_warning):
+        grey = grey_from_lightness(table[luma])
+        if detector.push(grey):
+            close_shot()
+        sampler.push(grey)
+        count += 1
+        bar.update(1)
+    bar.close()
+    close_shot()
+    return ShotPlan(list(detector.cuts), np.stack(embeddings).astype(np.float32), count)
+
+
+class _FrameColourer:
+    """Turns decoded frames into chroma planes: model in batches, smoothing, upsampling."""
+
+    def __init__(self, info: VideoInfo, plan: ShotPlan, colorizer, options: RemasterOptions):
+        self.info, self.plan, self.colorizer, self.options = info, plan, colorizer, options
+        self.table = grey_to_lightness_table(info.full_range)
+        self.h, self.w = working_size(info.height, info.width, min(options.render_size, min(info.height, info.width)))
+        strength = options.smooth_strength if options.smooth else 0.0
+        self.smoother = TemporalSmoother(radius=options.smooth_radius, strength=strength, light_max=100.0)
+        self.pending: list[YuvFrame] = []
+
+    def push(self, frame: YuvFrame) -> list[tuple[YuvFrame, np.ndarray, np.ndarray]]:
+        self.pending.append(frame)
+        return self._run_batch() if len(self.pending) >= self.options.batch_size else []
+
+    def flush(self) -> list[tuple[YuvFrame, np.ndarray, np.ndarray]]:
+        done = self._run_batch() if self.pending else []
+        return done + [self._planes(key, ab) for key, ab in self.smoother.flush()]
+
+    def _run_batch(self):
+        frames, self.pending = self.pending, []
+        small = np.stack([cv2.resize(f.y, (self.w, self.h), interpolation=cv2.INTER_AREA) for f in frames])
+        light = self.table[small]
+        shots = [shot_of(self.plan.cuts, f.index) for f in frames]
+        ab = self.colorizer.predict_ab(light, self.plan.embeddings[shots])
+        out = []
+        for frame, shot, l_small, ab_frame in zip(frames, shots, light, ab):
+            l_half = cv2.resize(l_small, (ab_frame.shape[1], ab_frame.shape[0]), interpolation=cv2.INTER_AREA)
+            for done, smoothed in self.smoother.push((frame, l_half), shot, l_half, ab_frame):
+                out.append(self._planes(done, smoothed))
+        return out
+
+    def _planes(self, key: tuple[YuvFrame, np.ndarray], ab: np.ndarray) -> tuple[YuvFrame, np.ndarray, np.ndarray]:
+        frame, l_half = key
+        lab = np.concatenate([l_half[..., None], ab], axis=-1)
+        chroma = rgb_to_chroma(lab_to_rgb(lab), self.info.matrix, self.info.full_range)
+        ch, cw = frame.u.shape
+        guide = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, 255).astype(np.uint8)
+        return frame, np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])
+
+
+def _colour_pass(source, output, info, plan, colorizer, options, warn) -> int:
+    colourer = _FrameColourer(info, plan, colorizer, options)
+    written = 0
+    bar = tqdm(total=info.frame_count or plan.frames or None, desc=f"colouring {source.name}", unit="frame",
+               disable=not options.progress)
+    with VideoWriter(info, output, crf=options.crf, preset=options.preset, force=options.force) as writer:
+        def write(done):
+            nonlocal written
+            for frame, u, v in done:
+                writer.write(frame.y, u, v, frame.pts)
+                written += 1
+                bar.update(1)
+
+        for frame in decode_frames(source, info, on_warning=warn):
+            write(colourer.push(frame))
+        write(colourer.flush())
+    bar.close()
+    return written

@@ -1,0 +1,100 @@
+"""Colouring single pictures: an array, an image file, or many files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .color import (
+    grey_from_lightness,
+    guided_upsample,
+    lightness,
+    merge_lab,
+    working_size,
+)
+from .errors import InputError, OutputError
+from .images import IMAGE_SUFFIXES, read_image, write_image
+
+DEFAULT_RENDER_SIZE = 256
+
+
+def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE, embedding=None) -> np.ndarray:
+    """Full-resolution L* (H, W) -> full-resolution a*b* (H, W, 2).
+
+    The model runs at a working size (short side `render_size`); its a*b* is
+    upsampled guided by the full-resolution lightness, which stays untouched.
+    """
+    import cv2
+
+    height, width = light.shape
+    h, w = working_size(height, width, render_size)
+    small = cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA)
+    if embedding is None:
+        embedding = colorizer.embed(grey_from_lightness(light))
+    ab_small = colorizer.predict_ab(small[None], np.asarray(embedding).reshape(1, -1))[0]
+    return guided_upsample(ab_small, light / 100.0)
+
+
+def colorize_array(colorizer, image: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:
+    """RGB or grey image (8 or 16 bit) -> RGB of the same type in colour, with the input's lightness kept.
+
+    A colour or tinted input is first reduced to its lightness.
+    """
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    light = lightness(image)
+    return merge_lab(light, colorize_lightness(colorizer, light, render_size), image.dtype)
+
+
+def output_path_for(source: Path, out_dir: Path | None = None, suffix: str | None = None) -> Path:
+    """`<stem>_color<suffix>` beside the source, or inside out_dir."""
+    folder = out_dir if out_dir is not None else source.parent
+    return folder / f"{source.stem}_color{suffix or source.suffix}"
+
+
+@dataclass
+class StillResult:
+    source: Path
+    output: Path
+
+
+def colorize_image(
+    source: str | Path,
+    output: str | Path | None = None,
+    *,
+    colorizer=None,
+    weights: str | Path | None = None,
+    render_size: int = DEFAULT_RENDER_SIZE,
+    force: bool = False,
+) -> StillResult:
+    """Colour one image file; writes `<stem>_color<suffix>` beside it unless `output` is given."""
+    source = Path(source)
+    output = Path(output) if output else output_path_for(source)
+    if output.exists() and not force:
+        raise OutputError(f"{output}: already exists (use --force to overwrite)")
+    image = read_image(source, keep_depth=True)
+    if colorizer is None:
+        from .model import load_colorizer
+
+        colorizer = load_colorizer(weights)
+    rgb = colorize_array(colorizer, image, render_size)
+    if rgb.dtype == np.uint16 and output.suffix.lower() not in {".png", ".tif", ".tiff"}:
+        rgb = (rgb // 257).astype(np.uint8)
+    write_image(output, rgb, force=force)
+    return StillResult(source, output)
+
+
+def find_images(paths: list[Path]) -> list[Path]:
+    """Files given directly, plus the images inside given folders (recursively), in order."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and "_color" not in p.stem)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return found
