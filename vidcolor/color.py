@@ -122,3 +122,20 @@ def working_size(height: int, width: int, short_side: int, multiple: int = 8) ->
     h = max(multiple, int(round(height * scale / multiple)) * multiple)
     w = max(multiple, int(round(width * scale / multiple)) * multiple)
     return h, w
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: str, full_range: bool) -> np.ndarray:
+    """8-bit 4:2:0 planes -> RGB uint8 (H, W, 3): the inverse of rgb_to_chroma plus the luma."""
+    height, width = y.shape
+    kr, kb = _LUMA_WEIGHTS[matrix]
+    cb = cv2.resize(u, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 128.0
+    cr = cv2.resize(v, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 128.0
+    if full_range:
+        luma, scale = y.astype(np.float32) / 255.0, 255.0
+    else:
+        luma, scale = (y.astype(np.float32) - 16.0) / 219.0, 224.0
+    cb, cr = cb / scale, cr / scale
+    r = luma + 2.0 * (1.0 - kr) * cr
+    b = luma + 2.0 * (1.0 - kb) * cb
+    g = (luma - kr * r - kb * b) / (1.0 - kr - kb)
+    return np.clip(np.round(np.stack([r, g, b], axis=-1) * 255.0), 0, 255).astype(np.uint8)

@@ -46,3 +46,74 @@ def write_report(report: dict, path: Path) -> Path:
     partial.write_text(json.dumps(report, indent=1, default=float))
     os.replace(partial, path)
     return path
+
+
+def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | None = None, limit: int | None = None,
+                  render_size: int = DEFAULT_RENDER_SIZE, progress: bool = True) -> dict:
+    """`vidcolor evaluate`: a folder of colour photos, or a colour video."""
+    from .errors import InputError
+    from .images import read_image
+    from .train import list_images
+
+    source = Path(source)
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
+    if colorizer is None:
+        from .model import load_colorizer
+
+        colorizer = load_colorizer(weights)
+    if source.is_dir():
+        truths = [read_image(f) for f in list_images(source, limit)]
+        report = evaluate_images(colorizer, truths, sheet=sheet, render_size=render_size, progress=progress)
+    else:
+        report = evaluate_video(colorizer, source, sheet=sheet, limit=limit or 250, render_size=render_size, progress=progress)
+    report["source"] = str(source)
+    report["weights"] = str(weights or "shipped")
+    report["render_size"] = render_size
+    return report
+
+
+def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit: int = 250,
+                   render_size: int = DEFAULT_RENDER_SIZE, progress: bool = True) -> dict:
+    """Grey the first `limit` frames of a colour video, remaster them, and score frames and steadiness."""
+    import tempfile
+
+    from .color import yuv_to_rgb
+    from .media import VideoWriter, decode_frames, probe_video
+    from .pipeline import RemasterOptions, remaster
+
+    info = probe_video(source)
+    truths, greys, predictions = [], [], []
+    with tempfile.TemporaryDirectory(prefix="vidcolor-eval-") as tmp:
+        grey_path, colour_path = Path(tmp) / "grey.mkv", Path(tmp) / "colour.mkv"
+        with VideoWriter(info, grey_path, crf=0, preset="ultrafast", copy_audio=False) as writer:
+            for frame in decode_frames(source, info):
+                if frame.index >= limit:
+                    break
+                truths.append(yuv_to_rgb(frame.y, frame.u, frame.v, info.matrix, info.full_range))
+                writer.write(frame.y, np.full_like(frame.u, 128), np.full_like(frame.v, 128), frame.pts)
+        options = RemasterOptions(render_size=render_size, progress=progress, crf=0, preset="ultrafast")
+        remaster(grey_path, colour_path, options, colorizer=colorizer, on_warning=lambda m: None)
+        out_info = probe_video(colour_path)
+        for frame in decode_frames(colour_path, out_info):
+            h, w = truths[0].shape[:2]
+            predictions.append(yuv_to_rgb(frame.y, frame.u, frame.v, out_info.matrix, out_info.full_range)[:h, :w])
+            greys.append(grey_version(truths[len(greys)]))
+    count = min(len(truths), len(predictions))
+    step = max(1, count // 30)  # CIEDE2000 is slow: score every step-th frame
+    picked = range(0, count, step)
+    pred_scores = [metrics.score_image(predictions[i], truths[i]) for i in picked]
+    grey_scores = [metrics.score_image(greys[i], truths[i]) for i in picked]
+    report = {
+        "frames": count,
+        "prediction": metrics.summarize(pred_scores) | {"cdc": metrics.cdc(predictions[:count]),
+                                                       "warp_error": metrics.warp_error(predictions[:count], truths[:count])},
+        "grey_baseline": metrics.summarize(grey_scores),
+        "truth": {"cdc": metrics.cdc(truths[:count]), "warp_error": metrics.warp_error(truths[:count], truths[:count])},
+    }
+    if sheet:
+        rows = [[greys[i], predictions[i], truths[i]] for i in range(0, count, max(1, count // 6))][:6]
+        Path(sheet).parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(rows, sheet, labels=["grey", "vidcolor", "truth"])
+        report["sheet"] = str(sheet)
+    return report

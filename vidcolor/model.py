@@ -29,7 +29,18 @@ from .color import AB_SCALE, scale_lightness
 from .errors import ModelError
 
 HEADS = ("regression", "classification")
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vidcolor.weights.h5"
+WEIGHTS_NAME = "vidcolor.weights.h5"
+
+
+def default_weights() -> Path:
+    """The shipped model: $VIDCOLOR_WEIGHTS, else weights/ of a source checkout, else the installed copy."""
+    import sys
+
+    if os.environ.get("VIDCOLOR_WEIGHTS"):
+        return Path(os.environ["VIDCOLOR_WEIGHTS"])
+    checkout = Path(__file__).resolve().parent.parent / "weights" / WEIGHTS_NAME
+    installed = Path(sys.prefix) / "share" / "vidcolor" / "weights" / WEIGHTS_NAME
+    return checkout if checkout.is_file() or not installed.is_file() else installed
 
 
 @dataclass
@@ -182,7 +193,7 @@ class Colorizer:
 
 def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None) -> Colorizer:
     """Rebuild a model from NAME.weights.h5 + NAME.json (the shipped weights by default)."""
-    path = Path(weights) if weights else DEFAULT_WEIGHTS
+    path = Path(weights) if weights else default_weights()
     cfg = config_path(path)
     if not path.is_file():
         hint = " (train one with `vidcolor train`, or pass --weights)" if weights is None else ""

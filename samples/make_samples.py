@@ -1,0 +1,86 @@
+"""Rebuild the shipped samples from public-domain / CC0 photos that scikit-image ships.
+
+    python samples/make_samples.py
+
+Writes samples/four_shots_bw.mp4 (6 s, 480x320, 25 fps, four shots with a slow
+pan or zoom each, black and white, with a synthesised AAC soundtrack) and two
+grey stills. See samples/README.md for the photos' sources and licences.
+"""
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import skimage.data
+
+HERE = Path(__file__).resolve().parent
+WIDTH, HEIGHT, FPS, SHOT_FRAMES, AUDIO_RATE = 480, 320, 25, 38, 44100
+
+
+def grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def shot(photo: np.ndarray, zoom_from: float, zoom_to: float, pan: float) -> list[np.ndarray]:
+    """Frames of a slow zoom and horizontal pan over a photo (a 'Ken Burns' shot)."""
+    h, w = photo.shape[:2]
+    frames = []
+    for k in range(SHOT_FRAMES):
+        t = k / (SHOT_FRAMES - 1)
+        zoom = zoom_from + (zoom_to - zoom_from) * t
+        crop_w = min(w, int(h * WIDTH / HEIGHT)) / zoom
+        crop_h = crop_w * HEIGHT / WIDTH
+        cx = w / 2 + pan * t * (w - crop_w) / 2
+        cy = h / 2
+        matrix = np.float32([[WIDTH / crop_w, 0, -(cx - crop_w / 2) * WIDTH / crop_w],
+                             [0, HEIGHT / crop_h, -(cy - crop_h / 2) * HEIGHT / crop_h]])
+        frames.append(cv2.warpAffine(photo, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT))
+    return frames
+
+
+def soundtrack(seconds: float) -> np.ndarray:
+    """A little four-note tune, one note per shot, with soft attacks."""
+    t = np.arange(int(AUDIO_RATE * seconds)) / AUDIO_RATE
+    notes = [261.63, 329.63, 392.0, 523.25]
+    shot_len = SHOT_FRAMES / FPS
+    index = np.minimum((t // shot_len).astype(int), len(notes) - 1)
+    phase = t - index * shot_len
+    envelope = np.minimum(1.0, phase * 20) * np.exp(-phase * 1.5)
+    freq = np.take(notes, index)
+    return (0.3 * envelope * (np.sin(2 * np.pi * freq * t) + 0.3 * np.sin(4 * np.pi * freq * t))).astype(np.float32)
+
+
+def make_film(path: Path) -> None:
+    shots = [
+        shot(skimage.data.astronaut(), 1.0, 1.25, 0.0),
+        shot(skimage.data.coffee(), 1.1, 1.0, 0.6),
+        shot(skimage.data.chelsea(), 1.0, 1.15, -0.5),
+        shot(skimage.data.rocket(), 1.2, 1.0, 0.4),
+    ]
+    frames = [grey(f) for s in shots for f in s]
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS, options={"crf": "20", "preset": "slow"})
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        audio = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        for i, y in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(y, format="gray").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        samples = soundtrack(len(frames) / FPS)
+        step = audio.codec_context.frame_size
+        for start in range(0, len(samples), step):
+            chunk = samples[start : start + step][None, :]
+            aframe = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
+            aframe.sample_rate, aframe.pts, aframe.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
+            out.mux(audio.encode(aframe))
+        out.mux(audio.encode(None))
+
+
+if __name__ == "__main__":
+    make_film(HERE / "four_shots_bw.mp4")
+    cv2.imwrite(str(HERE / "chelsea_bw.jpg"), grey(skimage.data.chelsea()), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(str(HERE / "rocket_bw.jpg"), grey(skimage.data.rocket()), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    print("wrote", *sorted(p.name for p in HERE.iterdir() if p.suffix in {".mp4", ".jpg"}))

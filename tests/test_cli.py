@@ -1,0 +1,70 @@
+"""The `vidcolor` command: help without TensorFlow, one-line errors and exit codes, real runs."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from clips import make_clip, read_video
+from typer.testing import CliRunner
+
+from vidcolor.cli import app
+
+runner = CliRunner()
+
+
+def test_help_does_not_import_tensorflow():
+    code = "import sys; from vidcolor.cli import app; from typer.testing import CliRunner; " \
+           "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; " \
+           "assert 'remaster' in r.output and 'colorize' in r.output; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_python_dash_m_works():
+    result = subprocess.run([sys.executable, "-m", "vidcolor", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "remaster" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "make, message, code",
+    [
+        (lambda d: d / "missing.mp4", "missing.mp4", 2),
+        (lambda d: (d / "notes.mp4").write_text("hello") and d / "notes.mp4", "notes.mp4: not", 2),
+    ],
+)
+def test_bad_film_is_one_line_and_exit_code(tmp_path, make, message, code):
+    result = runner.invoke(app, ["remaster", str(make(tmp_path))])
+    assert result.exit_code == code
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_missing_weights_is_one_line(tmp_path):
+    src = make_clip(tmp_path / "f.mp4", frames=4)
+    result = runner.invoke(app, ["remaster", str(src), "--weights", str(tmp_path / "nope.weights.h5")])
+    assert result.exit_code == 4 and "no weights file found" in result.output
+    assert not (tmp_path / "f_color.mp4").exists()
+
+
+def test_remaster_and_colorize_run_for_real(tmp_path, random_weights):
+    src = make_clip(tmp_path / "film.mkv", frames=10, audio="aac")
+    result = runner.invoke(app, ["remaster", str(src), "-o", str(tmp_path / "out.mkv"), "--weights", str(random_weights),
+                                 "--render-size", "32", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert len(read_video(tmp_path / "out.mkv")) == 10
+    again = runner.invoke(app, ["remaster", str(src), "-o", str(tmp_path / "out.mkv"), "--weights", str(random_weights)])
+    assert again.exit_code == 3 and "already exists" in again.output
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ["a.png", "b.jpg"]:
+        cv2.imwrite(str(photos / name), np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1)))
+    result = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "coloured"), "--weights", str(random_weights), "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "coloured").iterdir()) == ["a_color.png", "b_color.jpg"]
+
+
+def test_train_rejects_bad_options(tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "run"), "--crop", "30"])
+    assert result.exit_code == 2 and "multiple of 8" in result.output

@@ -1,0 +1,77 @@
+"""Colouring still images: naming, lightness kept, 16-bit, EXIF orientation, folders."""
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from vidcolor.color import lightness
+from vidcolor.errors import InputError, OutputError
+from vidcolor.images import read_image
+from vidcolor.model import load_colorizer
+from vidcolor.stills import colorize_image, find_images
+
+
+@pytest.fixture(scope="module")
+def colorizer(random_weights):
+    return load_colorizer(random_weights)
+
+
+def grey_photo(path, size=(120, 80)):
+    grey = cv2.resize(skimage.data.camera(), size, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(path), grey)
+    return grey
+
+
+def test_grey_png_gets_colour_and_keeps_its_lightness(tmp_path, colorizer):
+    grey = grey_photo(tmp_path / "camera.png")
+    result = colorize_image(tmp_path / "camera.png", colorizer=colorizer, render_size=64)
+    assert result.output == tmp_path / "camera_color.png"
+    out = read_image(result.output)
+    assert out.shape == (80, 120, 3)
+    error = np.abs(lightness(out) - lightness(np.dstack([grey] * 3)))
+    assert error.mean() < 0.5 and np.percentile(error, 95) < 1.0  # only out-of-gamut colours move L
+
+    assert np.abs(out.astype(int) - out.mean(axis=2, keepdims=True)).mean() > 0.5  # not grey any more
+
+
+def test_sixteen_bit_stays_sixteen_bit(tmp_path, colorizer):
+    ramp = np.tile(np.linspace(0, 65535, 96, dtype=np.uint16), (64, 1))
+    cv2.imwrite(str(tmp_path / "deep.tif"), ramp)
+    out = cv2.imread(str(colorize_image(tmp_path / "deep.tif", colorizer=colorizer, render_size=32).output), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (64, 96, 3)
+    assert len(np.unique(out[..., 1])) > 256  # more levels than 8 bits could hold
+
+
+def test_exif_orientation_is_honoured(tmp_path, colorizer):
+    pixels = np.zeros((40, 64, 3), np.uint8)
+    pixels[:, :16] = 255
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    out = read_image(colorize_image(tmp_path / "rotated.jpg", colorizer=colorizer, render_size=32).output)
+    assert out.shape[:2] == (64, 40)
+    assert out[:16].mean() > 200 and out[-16:].mean() < 60  # the white band now runs along the top
+
+
+def test_existing_output_and_bad_input(tmp_path, colorizer):
+    grey_photo(tmp_path / "a.png")
+    (tmp_path / "a_color.png").write_bytes(b"mine")
+    with pytest.raises(OutputError, match="already exists"):
+        colorize_image(tmp_path / "a.png", colorizer=colorizer)
+    assert (tmp_path / "a_color.png").read_bytes() == b"mine"
+    (tmp_path / "b.png").write_text("not an image")
+    with pytest.raises(InputError, match="b.png: not a readable image"):
+        colorize_image(tmp_path / "b.png", colorizer=colorizer)
+    assert not (tmp_path / "b_color.png").exists()
+
+
+def test_find_images_walks_folders_and_skips_our_own_outputs(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ["x.jpg", "sub/y.PNG", "sub/y_color.PNG", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in find_images([tmp_path])] == ["y.PNG", "x.jpg"] or [p.name for p in find_images([tmp_path])] == ["x.jpg", "y.PNG"]
+    with pytest.raises(InputError, match="no such file"):
+        find_images([tmp_path / "missing"])
