@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from clips import audio_packets, make_clip, read_video
 
+import vidcolor
 from vidcolor import chroma_bins
 from vidcolor.embedders import load_embedder
 from vidcolor.errors import InputError, OutputError
@@ -39,7 +40,7 @@ def options(**kw):
 def test_two_shot_film_keeps_frames_timestamps_sound_and_lightness(tmp_path, colorizer):
     src = make_clip(tmp_path / "film.mp4", size=(96, 64), frames=40, audio="aac")
     colorizer.embedder.calls = 0
-    result = remaster(src, colorizer=colorizer, options=options(crf=0))
+    result = vidcolor.remaster(src, colorizer=colorizer, options=options(crf=0))  # the public library API
     assert result.output == tmp_path / "film_color.mp4"
     assert result.shots == 2 and colorizer.embedder.calls == 2  # one embedding per shot, not per frame
     before, after = read_video(src), read_video(result.output)

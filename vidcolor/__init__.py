@@ -1,3 +1,32 @@
-"""vidcolor: black-and-white films and photographs, back in colour."""
+"""vidcolor: black-and-white films and photographs, back in colour.
+
+    import vidcolor
+    vidcolor.remaster("old_film.mp4")                 # -> old_film_color.mp4, sound kept
+    vidcolor.colorize_image("grandma.jpg")            # -> grandma_color.jpg
+    colorizer = vidcolor.load_colorizer()             # load once, pass colorizer= to many calls
+
+Names are imported on first use, so `import vidcolor` stays light (no TensorFlow).
+"""
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "remaster": "pipeline",
+    "RemasterOptions": "pipeline",
+    "colorize_image": "stills",
+    "colorize_array": "stills",
+    "load_colorizer": "model",
+    "evaluate_path": "evaluate",
+    "train": "train",
+    "TrainOptions": "train",
+    "VidcolorError": "errors",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"vidcolor.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'vidcolor' has no attribute {name!r}")

@@ -14,6 +14,7 @@ are new, computed from the predicted a*b* and upsampled guided by the luma.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -41,6 +42,7 @@ from .media import (
 )
 from .shots import CutDetector, ShotSampler, shot_of
 from .stills import DEFAULT_RENDER_SIZE
+from .streams import BackgroundSink, StageClock, background
 from .temporal import TemporalSmoother
 
 EMBED_SHORT_SIDE = 224
@@ -79,6 +81,7 @@ class RemasterResult:
     shots: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
 
 
 def default_output(source: Path) -> Path:
@@ -113,30 +116,35 @@ def remaster(
         from .model import load_colorizer
 
         colorizer = load_colorizer(options.weights)
-    plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn)
-    frames = _colour_pass(source, output, info, plan, colorizer, options, warn)
-    return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings)
+    clock = StageClock()
+    plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn, clock=clock)
+    frames = _colour_pass(source, output, info, plan, colorizer, options, warn, clock)
+    return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds))
 
 
-def plan_shots(source: Path, info: VideoInfo, colorizer, *, progress: bool = False, on_warning=None) -> ShotPlan:
+def plan_shots(source: Path, info: VideoInfo, colorizer, *, progress: bool = False, on_warning=None,
+               clock: StageClock | None = None) -> ShotPlan:
     """First pass: cuts and one embedding per shot, from small grey frames."""
+    clock = clock or StageClock()
     table = grey_to_lightness_table(info.full_range)
     detector, sampler = CutDetector(), ShotSampler()
     embeddings: list[np.ndarray] = []
 
     def close_shot() -> None:
         picks = sampler.take()
-        embeddings.append(colorizer.embed(np.stack(picks)).mean(axis=0))
+        embeddings.append(clock.timed("embed", colorizer.embed, np.stack(picks)).mean(axis=0))
 
     count = 0
     bar = tqdm(total=info.frame_count or None, desc="finding shots", unit="frame", disable=not progress, leave=False)
-    for _, luma in decode_small_luma(source, EMBED_SHORT_SIDE, on_warning=on_warning):
-        grey = grey_from_lightness(table[luma])
-        if detector.push(grey):
-            close_shot()
-        sampler.push(grey)
-        count += 1
-        bar.update(1)
+    small_frames = decode_small_luma(source, EMBED_SHORT_SIDE, on_warning=on_warning)
+    with closing(background(small_frames, 16, clock, "decode_small")) as frames:
+        for _, luma in frames:
+            grey = grey_from_lightness(table[luma])
+            if clock.timed("shots", detector.push, grey):
+                close_shot()
+            sampler.push(grey)
+            count += 1
+            bar.update(1)
     bar.close()
     close_shot()
     return ShotPlan(list(detector.cuts), np.stack(embeddings).astype(np.float32), count)
@@ -145,60 +153,77 @@ def plan_shots(source: Path, info: VideoInfo, colorizer, *, progress: bool = Fal
 class _FrameColourer:
     """Turns decoded frames into chroma planes: model in batches, smoothing, upsampling."""
 
-    def __init__(self, info: VideoInfo, plan: ShotPlan, colorizer, options: RemasterOptions):
-        self.info, self.plan, self.colorizer, self.options = info, plan, colorizer, options
+    def __init__(self, info: VideoInfo, plan: ShotPlan, colorizer, options: RemasterOptions, clock: StageClock):
+        self.info, self.plan, self.colorizer, self.options, self.clock = info, plan, colorizer, options, clock
         self.table = grey_to_lightness_table(info.full_range)
         self.h, self.w = working_size(info.height, info.width, min(options.render_size, min(info.height, info.width)))
         strength = options.smooth_strength if options.smooth else 0.0
         self.smoother = TemporalSmoother(radius=options.smooth_radius, strength=strength, light_max=100.0)
         self.pending: list[YuvFrame] = []
 
-    def push(self, frame: YuvFrame) -> list[tuple[YuvFrame, np.ndarray, np.ndarray]]:
+    def push(self, frame: YuvFrame) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
+        """Frames whose smoothed a*b* is ready, as ((frame, lightness at a*b* size), a*b*)."""
         self.pending.append(frame)
         return self._run_batch() if len(self.pending) >= self.options.batch_size else []
 
-    def flush(self) -> list[tuple[YuvFrame, np.ndarray, np.ndarray]]:
+    def flush(self) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
         done = self._run_batch() if self.pending else []
-        return done + [self._planes(key, ab) for key, ab in self.smoother.flush()]
+        return done + self.smoother.flush()
 
     def _run_batch(self):
         frames, self.pending = self.pending, []
+        start = time.perf_counter()
         small = np.stack([cv2.resize(f.y, (self.w, self.h), interpolation=cv2.INTER_AREA) for f in frames])
         light = self.table[small]
         shots = [shot_of(self.plan.cuts, f.index) for f in frames]
         ab = self.colorizer.predict_ab(light, self.plan.embeddings[shots])
+        self.clock.add("colour", time.perf_counter() - start)
         out = []
         for frame, shot, l_small, ab_frame in zip(frames, shots, light, ab):
             l_half = cv2.resize(l_small, (ab_frame.shape[1], ab_frame.shape[0]), interpolation=cv2.INTER_AREA)
-            for done, smoothed in self.smoother.push((frame, l_half), shot, l_half, ab_frame):
-                out.append(self._planes(done, smoothed))
+            out += self.clock.timed("smooth", self.smoother.push, (frame, l_half), shot, l_half, ab_frame)
         return out
 
-    def _planes(self, key: tuple[YuvFrame, np.ndarray], ab: np.ndarray) -> tuple[YuvFrame, np.ndarray, np.ndarray]:
-        frame, l_half = key
-        lab = np.concatenate([l_half[..., None], ab], axis=-1)
-        chroma = rgb_to_chroma(lab_to_rgb(lab), self.info.matrix, self.info.full_range)
-        ch, cw = frame.u.shape
-        guide = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, 255).astype(np.uint8)
-        return frame, np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])
+
+def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted a*b* (with its lightness) -> the frame's 8-bit U and V planes, edge-aware upsampled."""
+    lab = np.concatenate([light[..., None], ab], axis=-1)
+    chroma = rgb_to_chroma(lab_to_rgb(lab), info.matrix, info.full_range)
+    ch, cw = frame.u.shape
+    guide = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])
 
 
-def _colour_pass(source, output, info, plan, colorizer, options, warn) -> int:
-    colourer = _FrameColourer(info, plan, colorizer, options)
-    written = 0
+def _colour_pass(source, output, info, plan, colorizer, options, warn, clock: StageClock) -> int:
+    """Second pass: decode (thread) -> model and smoothing (this thread) -> upsample and encode (thread)."""
+    colourer = _FrameColourer(info, plan, colorizer, options, clock)
     bar = tqdm(total=info.frame_count or plan.frames or None, desc=f"colouring {source.name}", unit="frame",
                disable=not options.progress)
+    queue_size = 2 * options.batch_size
+    written = 0
     with VideoWriter(info, output, crf=options.crf, preset=options.preset, force=options.force) as writer:
-        def write(done):
-            nonlocal written
-            for frame, u, v in done:
-                writer.write(frame.y, u, v, frame.pts)
-                written += 1
-                bar.update(1)
 
-        for frame in decode_frames(source, info, on_warning=warn):
-            write(colourer.push(frame))
-        write(colourer.flush())
+        def encode(item) -> None:
+            nonlocal written
+            (frame, light), ab = item
+            u, v = clock.timed("upsample", chroma_planes, frame, light, ab, info)
+            clock.timed("encode", writer.write, frame.y, u, v, frame.pts)
+            written += 1
+            bar.update(1)
+
+        sink = BackgroundSink(encode, queue_size, "encode")
+        decoded = background(decode_frames(source, info, on_warning=warn), queue_size, clock, "decode")
+        try:
+            with closing(decoded) as frames:
+                for frame in frames:
+                    for item in colourer.push(frame):
+                        sink.put(item)
+            for item in colourer.flush():
+                sink.put(item)
+            sink.close()
+        except BaseException:
+            sink.cancel()
+            raise
     bar.close()
     return written

@@ -1,0 +1,129 @@
+"""Speed of `vidcolor remaster` against a plain FFmpeg transcode of the same grey film.
+
+    python bench/bench_remaster.py [--seconds 20] [--sizes 480p,1080p] [--repeats 2] [--weights PATH]
+
+Makes grey films (the shipped sample scaled to 640x480 and 1920x1080, looped,
+with an AAC soundtrack), then alternates, in one run on one machine:
+
+    ffmpeg -i grey.mp4 -c:v libx264 -preset medium -crf 18 -c:a copy ref.mp4
+    vidcolor remaster grey.mp4 (library call, shipped model, default settings)
+
+and prints fps, the wall-time ratio (these shared machines are noisy: the
+ratio is what counts), peak memory and the per-stage busy time. Needs the
+ffmpeg binary on PATH (apt-get install ffmpeg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = {"480p": (640, 480), "1080p": (1920, 1080)}
+
+
+def make_grey_film(path: Path, size: tuple[int, int], seconds: float, fps: int = 25) -> Path:
+    if path.exists():
+        return path
+    sample = ROOT / "samples" / "four_shots_bw.mp4"
+    with av.open(str(sample)) as src:
+        frames = [f.to_ndarray(format="gray") for f in src.decode(video=0)]
+    import cv2
+
+    frames = [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in frames]
+    count = int(seconds * fps)
+    partial = path.with_suffix(".partial.mp4")
+    with av.open(str(partial), "w") as out:
+        video = out.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "fast"})
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        audio = out.add_stream("aac", rate=44100, layout="stereo")
+        for i in range(count):
+            frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="gray").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        step = audio.codec_context.frame_size
+        t = np.arange(int(44100 * count / fps)) / 44100
+        wave = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        for start in range(0, len(wave), step):
+            chunk = np.ascontiguousarray(np.stack([wave[start:start + step]] * 2))
+            aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            aframe.sample_rate, aframe.pts, aframe.time_base = 44100, start, Fraction(1, 44100)
+            out.mux(audio.encode(aframe))
+        out.mux(audio.encode(None))
+    partial.rename(path)
+    return path
+
+
+def time_ffmpeg(grey: Path, out: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(grey), "-c:v", "libx264", "-preset", "medium",
+                    "-crf", "18", "-c:a", "copy", str(out)], check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--sizes", default="480p,1080p")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--render-size", type=int, default=None)
+    parser.add_argument("--preset", default=None)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / ".films")
+    args = parser.parse_args()
+    if not shutil.which("ffmpeg"):
+        sys.exit("bench: ffmpeg is not on PATH (apt-get install ffmpeg)")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    from vidcolor.model import load_colorizer
+    from vidcolor.pipeline import RemasterOptions, remaster
+
+    start = time.perf_counter()
+    colorizer = load_colorizer(args.weights)
+    load_seconds = time.perf_counter() - start
+    overrides = {k: v for k, v in (("render_size", args.render_size), ("preset", args.preset)) if v is not None}
+    options = RemasterOptions(progress=False, force=True, **overrides)
+    print(f"model load: {load_seconds:.1f} s; options: render_size={options.render_size} preset={options.preset} "
+          f"crf={options.crf} batch={options.batch_size}")
+    report = {}
+    for name in args.sizes.split(","):
+        grey = make_grey_film(args.workdir / f"grey_{name}_{int(args.seconds)}s.mp4", SIZES[name], args.seconds)
+        remaster(grey, args.workdir / "warmup.mp4", RemasterOptions(progress=False, force=True), colorizer=colorizer) \
+            if name == args.sizes.split(",")[0] else None
+        ref_times, ours, results = [], [], []
+        for _ in range(args.repeats):
+            ref_times.append(time_ffmpeg(grey, args.workdir / f"ref_{name}.mp4"))
+            t0 = time.perf_counter()
+            results.append(remaster(grey, args.workdir / f"out_{name}.mp4", options, colorizer=colorizer))
+            ours.append(time.perf_counter() - t0)
+        frames = results[-1].frames
+        ref, mine = statistics.median(ref_times), statistics.median(ours)
+        stages = {k: round(v / frames * 1000, 1) for k, v in sorted(results[-1].stage_seconds.items())}
+        report[name] = {
+            "frames": frames, "ffmpeg_s": round(ref, 2), "vidcolor_s": round(mine, 2),
+            "ffmpeg_fps": round(frames / ref, 1), "vidcolor_fps": round(frames / mine, 1),
+            "ratio": round(mine / ref, 2), "stage_ms_per_frame": stages,
+            "runs": {"ffmpeg_s": [round(t, 2) for t in ref_times], "vidcolor_s": [round(t, 2) for t in ours]},
+        }
+        print(f"{name}: {frames} frames  ffmpeg {frames / ref:.1f} fps  vidcolor {frames / mine:.1f} fps  "
+              f"ratio {mine / ref:.2f}  stages ms/frame {stages}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_ffmpeg = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    report["peak_rss_mb"] = {"vidcolor_process": round(peak), "ffmpeg": round(peak_ffmpeg)}
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
