@@ -122,6 +122,38 @@ def colorize(
 
 
 @app.command()
+def batch(
+    src_dir: Path = typer.Argument(..., help="Folder of films and photos, searched recursively (by content, not name)."),
+    out_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the results (same tree as SRC_DIR) and the manifest."),
+    weights: Optional[Path] = WeightsOption,
+    render_size: int = RenderSizeOption,
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Frames per model call."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots."),
+    smooth_strength: float = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger)."),
+    preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset (ultrafast ... veryslow)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Redo files already done and overwrite existing outputs."),
+    quiet: bool = QuietOption,
+) -> None:
+    """Colour every film and photo under a folder. Rerun to resume: done files are skipped, failed ones retried."""
+    from .batch import MANIFEST_NAME, BatchOptions, format_summary, run_batch
+
+    options = BatchOptions(weights=weights, render_size=render_size, batch_size=batch_size, smooth=smooth,
+                           smooth_strength=smooth_strength, crf=crf, preset=preset, force=force)
+
+    def action():
+        try:
+            return run_batch(src_dir, out_dir, options, progress=not quiet)
+        except KeyboardInterrupt:
+            _fail(f"interrupted; finished files are recorded in {out_dir / MANIFEST_NAME}, rerun to go on", 130)
+
+    summary = _run(action)
+    typer.echo(format_summary(summary))
+    if summary.counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def train(
     data_dir: Path = typer.Argument(..., help="Folder of colour images (searched recursively)."),
     run_dir: Path = typer.Argument(..., help="Folder for the cache, checkpoints, pictures and the final weights."),
