@@ -16,6 +16,8 @@ _EXPORTS = {
     "colorize_image": "stills",
     "colorize_array": "stills",
     "load_colorizer": "model",
+    "run_batch": "batch",
+    "BatchOptions": "batch",
     "evaluate_path": "evaluate",
     "train": "train",
     "TrainOptions": "train",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,14 +72,11 @@ class BatchSummary:
 
     @property
     def frames(self) -> int:
-        return sum(r.frames or 0 for r in self._films())
+        return sum(r.frames or 0 for r in self.rows if r.kind == "video" and r.status == "done")
 
     @property
     def film_seconds(self) -> float:
-        return sum(r.seconds for r in self._films())
-
-    def _films(self) -> list[BatchRow]:
-        return [r for r in self.rows if r.kind == "video" and r.status == "done"]
+        return sum(r.seconds for r in self.rows if r.kind == "video" and r.status == "done")
 
 
 class Manifest:
@@ -87,7 +85,10 @@ class Manifest:
     def __init__(self, path: Path):
         self.path = path
         self.latest: dict[str, dict] = {}
-        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
         for line in text.splitlines():
             try:
                 row = json.loads(line)
@@ -110,13 +111,6 @@ class Manifest:
             raise OutputError(f"{self.path}: cannot write the manifest ({exc.strerror or exc})") from None
         self.latest[row.source] = asdict(row)
 
-    def done_output(self, source: str, out_dir: Path) -> str | None:
-        """The recorded output of `source` if it is done and still there."""
-        row = self.latest.get(source) or {}
-        if row.get("status") == "done" and row.get("output") and (out_dir / row["output"]).is_file():
-            return row["output"]
-        return None
-
     def __enter__(self) -> Manifest:
         return self
 
@@ -127,8 +121,7 @@ class Manifest:
 
 def find_files(src_dir: Path, out_dir: Path) -> tuple[list[Path], list[str]]:
     """Files under src_dir (sorted; hidden ones and out_dir left out) and the folders that could not be read."""
-    skip, unreadable = out_dir.resolve(), []
-    found = []
+    skip, unreadable, found = out_dir.resolve(), [], []
     for folder, dirs, files in os.walk(src_dir, onerror=lambda e: unreadable.append(e.filename)):
         dirs[:] = [d for d in dirs if not d.startswith(".") and (Path(folder) / d).resolve() != skip]
         found += [Path(folder) / name for name in files if not name.startswith(".")]
@@ -139,10 +132,13 @@ def _decodes_as_image(path: Path) -> bool:
     # The signature check reads only the header, so a film is never read whole here.
     if not cv2.haveImageReader(str(path)):
         return False
+    level = cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a text file that starts "P3" is no error
     try:
         return cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
     except (OSError, cv2.error):
         return False
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def detect_kind(path: Path) -> str:
@@ -188,16 +184,22 @@ def run_batch(src_dir: str | Path, out_dir: str | Path, options: BatchOptions | 
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
 
+    settings = RemasterOptions(render_size=options.render_size, batch_size=options.batch_size, smooth=options.smooth,
+                               smooth_strength=options.smooth_strength, crf=options.crf, preset=options.preset,
+                               force=options.force, weights=options.weights, progress=progress)
+
     def model():
         nonlocal colorizer
         if colorizer is None:
             from .model import load_colorizer
 
             colorizer = load_colorizer(options.weights)  # once, and only if something needs colouring
+            _ = colorizer.embedder  # now, so that its errors stop the batch at once and its time is no film's
         return colorizer
 
     with Manifest(out_dir / MANIFEST_NAME) as manifest:
-        done = {s: r["output"] for s, r in manifest.latest.items() if manifest.done_output(s, out_dir)}
+        done = {s: r["output"] for s, r in manifest.latest.items()  # done, and the output is still there
+                if r.get("status") == "done" and r.get("output") and (out_dir / r["output"]).is_file()}
         claimed = {output: source for source, output in done.items()}  # output name -> the source it belongs to
         ours = {(out_dir / output).resolve() for output in done.values()}
         files, unreadable = find_files(src_dir, out_dir)
@@ -213,51 +215,48 @@ def run_batch(src_dir: str | Path, out_dir: str | Path, options: BatchOptions | 
                 rows.append(BatchRow(source, done[source], manifest.latest[source].get("kind", "?"), "skipped",
                                      error="already done"))
                 continue
-            row = _colour_one(path, rel, out_dir, options, model, claimed, progress)
-            previous = manifest.latest.get(source) or {}
-            if row.status != "skipped" or (row.status, row.error) != (previous.get("status"), previous.get("error")):
+            row = _colour_one(path, rel, out_dir, settings, model, claimed)
+            if row.status != "skipped" or manifest.latest.get(source, {}).get("status") != "skipped":
                 manifest.append(row)  # a non-media file already recorded as such is not recorded again
             if row.status == "failed" and progress:
-                tqdm.write(f"vidcolor: {row.error}")
+                tqdm.write(f"vidcolor: {row.error}", file=sys.stderr)
             rows.append(row)
         bar.close()
     return BatchSummary(src_dir, out_dir, rows, time.time() - started)
 
 
-def _colour_one(path: Path, rel: Path, out_dir: Path, options: BatchOptions, model, claimed: dict,
-                progress: bool) -> BatchRow:
-    started = time.time()
-    source = rel.as_posix()
-    kind = detect_kind(path)
-    if kind == "other":
-        return BatchRow(source, None, kind, "skipped", seconds=time.time() - started, error=NOT_MEDIA)
-    output = (rel.parent / output_name(rel, kind)).as_posix()
-    if claimed.get(output, source) != source:  # e.g. "photo" and "photo.png" both give photo_color.png
-        output = (rel.parent / (rel.name + "_color" + Path(output).suffix)).as_posix()
-    claimed[output] = source
-    target, frames, warnings = out_dir / output, None, []
+def _colour_one(path: Path, rel: Path, out_dir: Path, settings: RemasterOptions, model, claimed: dict) -> BatchRow:
+    started, source = time.time(), rel.as_posix()
+    kind, output, frames, warnings = "other", None, None, []
 
     def warn(message: str) -> None:
         warnings.append(message)
-        if progress:
-            tqdm.write(f"vidcolor: warning: {message}")
+        if settings.progress:
+            tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
 
     try:
+        kind = detect_kind(path)
+        if kind == "other":
+            return BatchRow(source, None, kind, "skipped", seconds=round(time.time() - started, 3), error=NOT_MEDIA)
+        loading = time.time()
+        colorizer = model()
+        started += time.time() - loading  # the first file's time is its own, not the model's
+        output = (rel.parent / output_name(rel, kind)).as_posix()
+        if claimed.get(output, source) != source:  # e.g. "photo" and "photo.png" both give photo_color.png
+            output = (rel.parent / (rel.name + "_color" + Path(output).suffix)).as_posix()
+        claimed[output] = source
+        target = out_dir / output
         target.parent.mkdir(parents=True, exist_ok=True)
         if kind == "video":
-            settings = RemasterOptions(render_size=options.render_size, batch_size=options.batch_size,
-                                       smooth=options.smooth, smooth_strength=options.smooth_strength,
-                                       crf=options.crf, preset=options.preset, force=options.force,
-                                       weights=options.weights, progress=progress)
-            frames = remaster(path, target, settings, colorizer=model(), on_warning=warn).frames
+            frames = remaster(path, target, settings, colorizer=colorizer, on_warning=warn).frames
         else:
-            colorize_image(path, target, colorizer=model(), render_size=options.render_size, force=options.force)
+            colorize_image(path, target, colorizer=colorizer, render_size=settings.render_size, force=settings.force)
         status, error = "done", None
     except ModelError:
         raise  # the model, not this file: every other file would fail the same way
     except VidcolorError as exc:
         status, error = "failed", " ".join(str(exc).split())
-    except Exception as exc:  # an odd file or a bug must not end an overnight batch
+    except Exception as exc:  # noqa: BLE001 - an odd file or a bug must not end an overnight batch
         status, error = "failed", " ".join(f"{path}: {type(exc).__name__}: {exc}".split())
     return BatchRow(source, output, kind, status, frames, round(time.time() - started, 3), error, warnings)
 

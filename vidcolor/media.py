@@ -279,20 +279,88 @@ def _pad_to(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     return plane
 
 
+class VideoEncoder:
+    """The H.264 yuv420p encoder of a VideoWriter: frames in, packets (in `time_base`) out.
+
+    It is set up on `container`'s video stream, so the container shapes it (global
+    headers, AVI's lack of pts); segments.py runs one on a container it never writes.
+    `first_index` and `last_pts` carry the timeline on when a film is encoded in pieces.
+    """
+
+    def __init__(self, container, source: VideoInfo, dest: Path, *, codec: str = "libx264", crf: int = 18,
+                 preset: str = "veryfast", first_index: int = 0, last_pts: int | None = None):
+        self.source = source
+        self._count, self.last_pts = first_index, last_pts
+        options = {"crf": str(crf), "preset": preset}
+        self._width, self._height = source.width + source.width % 2, source.height + source.height % 2
+        if container.format.name == "avi":  # AVI times frames by their index, at 1/fps
+            self.time_base = 1 / source.fps
+            options["bf"] = "0"  # AVI has no pts: B-frames would need the "packed bitstream" hack
+        else:
+            self.time_base = source.time_base
+        stream = container.add_stream(codec, rate=source.fps)
+        stream.width, stream.height, stream.pix_fmt = self._width, self._height, "yuv420p"
+        stream.time_base = self.time_base
+        cc = stream.codec_context
+        cc.time_base = self.time_base
+        cc.color_range = _RANGE_JPEG if source.full_range else _RANGE_MPEG
+        cc.colorspace = _SPC_BT709 if source.matrix == "bt709" else _SPC_SMPTE170M
+        stream.options = options
+        self.stream = stream
+        try:
+            cc.open()  # fail now, naming the settings, rather than at the first frame
+        except av.FFmpegError as e:
+            raise OutputError(f"{dest}: cannot start the {codec} encoder with preset "
+                              f"{preset!r}, crf {crf} ({_reason(e)})") from None
+
+    @property
+    def extradata(self) -> bytes | None:
+        return self.stream.codec_context.extradata
+
+    def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> list:
+        frame = av.VideoFrame.from_ndarray(np.concatenate([
+            _pad_to(y, self._height, self._width).ravel(),
+            _pad_to(u, self._height // 2, self._width // 2).ravel(),
+            _pad_to(v, self._height // 2, self._width // 2).ravel(),
+        ]).reshape(-1, self._width), format="yuv420p")
+        frame.color_range = self.stream.codec_context.color_range
+        frame.colorspace = self.stream.codec_context.colorspace
+        frame.time_base = self.time_base
+        frame.pts = self._encoder_pts(pts)
+        self._count += 1
+        return self.stream.encode(frame)
+
+    def flush(self) -> list:
+        return self.stream.encode(None)
+
+    def _encoder_pts(self, pts: int | None) -> int:
+        if pts is None:
+            out = round(self._count / self.source.fps / self.time_base)
+        else:
+            out = round(pts * self.source.time_base / self.time_base)
+        if self.last_pts is not None and out <= self.last_pts:
+            out = self.last_pts + 1  # the encoder refuses repeated timestamps
+        self.last_pts = out
+        return out
+
+
 class VideoWriter:
     """H.264 yuv420p writer that copies the source's audio/subtitle packets untouched.
 
     Writes to a hidden temporary file beside dest; close() renames it into place.
     skipped_streams names the subtitle streams the output container cannot hold.
+    Video comes either as frames (write) or as packets encoded earlier with the
+    same settings (write_packet, with the encoder's extradata given here).
     """
 
     def __init__(self, source: VideoInfo, dest: Path, *, crf: int = 18, preset: str = "veryfast",
-                 codec: str = "libx264", force: bool = False, copy_audio: bool = True):
+                 codec: str = "libx264", force: bool = False, copy_audio: bool = True,
+                 extradata: bytes | None = None):
         self.source = source
         self.dest = dest = Path(dest)
         self._lock = threading.RLock()  # write() may run in an encoder thread, abort() in another
-        self._out = self._in = self._packets = self._pending = self.temp = self._last_pts = None
-        self._count, self._done = 0, False
+        self._out = self._in = self._packets = self._pending = self.temp = None
+        self._done = False
         self._copy_map: dict = {}  # input stream index -> output stream
         self.skipped_streams: list[str] = []
         if dest.is_dir():
@@ -315,7 +383,10 @@ class VideoWriter:
             raise OutputError(f"{dest}: cannot write this container type '{dest.suffix}' "
                               f"({_reason(e)}; use .mp4, .mkv, .mov or .avi)") from None
         try:
-            self._setup_video(codec, crf, preset)
+            self._encoder = VideoEncoder(self._out, source, dest, codec=codec, crf=crf, preset=preset)
+            self._video = self._encoder.stream
+            if extradata is not None:  # the header must describe the packets to come, not this encoder
+                self._video.codec_context.extradata = extradata
             if copy_audio and (source.audio_streams or source.subtitle_streams):
                 self._setup_copy()
             self._out.start_encoding()  # opens the file and checks the codecs now, not mid-film
@@ -325,29 +396,9 @@ class VideoWriter:
                 raise OutputError(f"{dest}: cannot write ({_reason(e)})") from None
             raise
 
-    def _setup_video(self, codec: str, crf: int, preset: str) -> None:
-        src = self.source
-        options = {"crf": str(crf), "preset": preset}
-        self._width, self._height = src.width + src.width % 2, src.height + src.height % 2
-        if self._out.format.name == "avi":  # AVI times frames by their index, at 1/fps
-            self._time_base = 1 / src.fps
-            options["bf"] = "0"  # AVI has no pts: B-frames would need the "packed bitstream" hack
-        else:
-            self._time_base = src.time_base
-        stream = self._out.add_stream(codec, rate=src.fps)
-        stream.width, stream.height, stream.pix_fmt = self._width, self._height, "yuv420p"
-        stream.time_base = self._time_base
-        cc = stream.codec_context
-        cc.time_base = self._time_base
-        cc.color_range = _RANGE_JPEG if src.full_range else _RANGE_MPEG
-        cc.colorspace = _SPC_BT709 if src.matrix == "bt709" else _SPC_SMPTE170M
-        stream.options = options
-        self._video = stream
-        try:
-            cc.open()  # fail now, naming the settings, rather than at the first frame
-        except av.FFmpegError as e:
-            raise OutputError(f"{self.dest}: cannot start the {codec} encoder with preset "
-                              f"{preset!r}, crf {crf} ({_reason(e)})") from None
+    @property
+    def format_name(self) -> str:
+        return self._out.format.name
 
     def _setup_copy(self) -> None:
         self._in = _open_input(self.source.path)
@@ -378,29 +429,26 @@ class VideoWriter:
 
     def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
         with self._lock:
-            if self._done:
-                raise OutputError(f"{self.dest}: writer is already closed")
-            frame = av.VideoFrame.from_ndarray(np.concatenate([
-                _pad_to(y, self._height, self._width).ravel(),
-                _pad_to(u, self._height // 2, self._width // 2).ravel(),
-                _pad_to(v, self._height // 2, self._width // 2).ravel(),
-            ]).reshape(-1, self._width), format="yuv420p")
-            frame.color_range = self._video.codec_context.color_range
-            frame.colorspace = self._video.codec_context.colorspace
-            frame.time_base = self._time_base
-            frame.pts = self._encoder_pts(pts)
-            self._count += 1
-            self._guarded(lambda: self._mux_video(self._video.encode(frame)))
+            self._check_open()
+            self._guarded(lambda: self._mux_video(self._encoder.encode(y, u, v, pts)))
 
-    def _encoder_pts(self, pts: int | None) -> int:
-        if pts is None:
-            out = round(self._count / self.source.fps / self._time_base)
-        else:
-            out = round(pts * self.source.time_base / self._time_base)
-        if self._last_pts is not None and out <= self._last_pts:
-            out = self._last_pts + 1  # the encoder refuses repeated timestamps
-        self._last_pts = out
-        return out
+    def write_packet(self, data: bytes, pts: int, dts: int, duration: int, keyframe: bool) -> None:
+        """Mux one packet from an encoder set up like this writer's; times in `time_base`."""
+        with self._lock:
+            self._check_open()
+            packet = av.Packet(data)
+            packet.pts, packet.dts, packet.duration = pts, dts, duration
+            packet.is_keyframe = keyframe
+            packet.time_base, packet.stream = self.time_base, self._video
+            self._guarded(lambda: self._mux_video([packet]))
+
+    @property
+    def time_base(self) -> Fraction:
+        return self._encoder.time_base
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise OutputError(f"{self.dest}: writer is already closed")
 
     def _guarded(self, action) -> None:
         try:
@@ -441,7 +489,7 @@ class VideoWriter:
                 return
 
             def finish():
-                self._mux_video(self._video.encode(None))
+                self._mux_video(self._encoder.flush())
                 self._mux_copied_until(None)
                 self._out.close()
                 os.replace(self.temp, self.dest)

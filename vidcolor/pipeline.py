@@ -7,12 +7,17 @@ Two decoding passes keep memory flat for a film of any length:
 2. the full pass colours frames in batches at a working size, smooths a*b*
    over neighbouring frames of the same shot, and re-encodes.
 
+The video is encoded in segments kept in a side folder (segments.py) and joined
+at the end, so an interrupted remaster can be resumed: the shot plan is saved
+with the segments, and a resumed run re-colours only what no segment holds.
+
 The source's luma plane goes to the encoder untouched: only the chroma planes
 are new, computed from the predicted a*b* and upsampled guided by the luma.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -40,6 +45,7 @@ from .media import (
     decode_small_luma,
     probe_video,
 )
+from .segments import Segment, SegmentStore, SegmentWriter, join_segments
 from .shots import CutDetector, ShotSampler, shot_of
 from .stills import DEFAULT_RENDER_SIZE
 from .streams import BackgroundSink, StageClock, background
@@ -60,6 +66,7 @@ class RemasterOptions:
     force: bool = False
     weights: Path | None = None
     progress: bool = True
+    segment_frames: int = 512  # frames per resumable segment; rounded up to a multiple of batch_size
 
 
 @dataclass
@@ -82,6 +89,7 @@ class RemasterResult:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
+    resumed_frames: int = 0  # frames taken from the segments of an interrupted run
 
 
 def default_output(source: Path) -> Path:
@@ -95,8 +103,14 @@ def remaster(
     *,
     colorizer=None,
     on_warning: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> RemasterResult:
-    """Colour a black-and-white film; returns where it went and what was done."""
+    """Colour a black-and-white film; returns where it went and what was done.
+
+    Finished segments are kept beside the output (segments.parts_folder) until
+    the film is done; if the run stops, resume=True goes on from them, provided
+    the source and the settings are the same (otherwise it starts over, warning).
+    """
     started = time.time()
     options = options or RemasterOptions()
     source = Path(source)
@@ -116,10 +130,66 @@ def remaster(
         from .model import load_colorizer
 
         colorizer = load_colorizer(options.weights)
+    # Fail on an unwritable output or a container that cannot hold the sound now, not after colouring.
+    probe_writer = VideoWriter(info, output, crf=options.crf, preset=options.preset, force=options.force)
+    format_name = probe_writer.format_name
+    probe_writer.abort()
+    segment_frames = -(-max(1, options.segment_frames) // options.batch_size) * options.batch_size
+    fingerprint = _fingerprint(source, options, colorizer, segment_frames)
+    store = SegmentStore.open(output, fingerprint, resume=resume, warn=warn)
     clock = StageClock()
-    plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn, clock=clock)
-    frames = _colour_pass(source, output, info, plan, colorizer, options, warn, clock)
-    return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds))
+    try:
+        kept = store.load_plan() if resume else None
+        if kept is not None:
+            plan = ShotPlan(*kept)
+        else:
+            plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn, clock=clock)
+            store.save_plan(plan.cuts, plan.embeddings, plan.frames)
+        done = store.complete_segments()
+        _colour_pass(source, output, format_name, info, plan, colorizer, options, segment_frames, store, done,
+                     warn, clock)
+        frames = clock.timed("join", join_segments, store.complete_segments(), info, output,
+                             crf=options.crf, preset=options.preset, force=options.force)
+    except BaseException as error:
+        finished = store.complete_segments()
+        if not finished:
+            store.remove()
+        elif not isinstance(error, KeyboardInterrupt):
+            warn(f"{store.folder}: {len(finished)} finished segments kept; resume=True (--resume) goes on from them")
+        raise
+    store.remove()
+    resumed = sum(s.frames for s in done)
+    return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
+                          resumed)
+
+
+def _fingerprint(source: Path, options: RemasterOptions, colorizer, segment_frames: int) -> dict:
+    """What a resumed run must share with the interrupted one for the film to come out the same."""
+    import av
+
+    from . import __version__
+
+    stat = source.stat()
+    return {
+        "vidcolor": __version__, "pyav": av.__version__, "libavcodec": list(av.library_versions["libavcodec"]),
+        "source": str(source.resolve()), "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
+        "render_size": options.render_size, "batch_size": options.batch_size, "smooth": options.smooth,
+        "smooth_strength": options.smooth_strength, "smooth_radius": options.smooth_radius, "crf": options.crf,
+        "preset": options.preset, "segment_frames": segment_frames, "model": _model_digest(colorizer, options),
+    }
+
+
+def _model_digest(colorizer, options: RemasterOptions) -> str:
+    model = getattr(colorizer, "model", None)
+    if hasattr(model, "get_weights"):
+        digest = hashlib.sha256(getattr(colorizer, "config", None).__repr__().encode())
+        for weights in model.get_weights():
+            digest.update(np.ascontiguousarray(weights).tobytes())
+        return digest.hexdigest()
+    if options.weights is not None and Path(options.weights).is_file():  # a stand-in colorizer: its file, at best
+        stat = Path(options.weights).stat()
+        return f"{Path(options.weights).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return type(colorizer).__name__
 
 
 def plan_shots(source: Path, info: VideoInfo, colorizer, *, progress: bool = False, on_warning=None,

@@ -1,0 +1,270 @@
+"""Resumable films: the coloured video is kept as finished segments in a side folder.
+
+Every remaster encodes its video in segments of a fixed number of frames, each
+saved in `.<output name>.vidcolor-parts/` beside the output and renamed into
+place once complete. At the end the segments' packets are muxed, not re-encoded,
+into the output along with the source's audio and subtitles (copied once, over
+the whole length), and the folder is removed. After a crash, kill -9 or Ctrl-C,
+a run with resume=True reuses a folder made from the same source with the same
+settings: its shot plan and every complete segment, so only the rest is coloured.
+
+A segment holds its encoder's packets as they came out (bytes in a .h264 file,
+pts/dts/duration/key flag in a .json index written last): with no container in
+between, the timestamps come back exactly as the encoder made them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import OutputError
+from .media import VideoEncoder, VideoInfo, VideoWriter
+
+FINGERPRINT = "fingerprint.json"
+PLAN = "plan.json"
+EMBEDDINGS = "embeddings.npy"
+PARTIAL = ".partial"
+
+
+def parts_folder(output: Path) -> Path:
+    return output.with_name(f".{output.name}.vidcolor-parts")
+
+
+@dataclass
+class Segment:
+    index: int
+    first_frame: int
+    frames: int
+    time_base: Fraction
+    extradata: bytes | None
+    last_pts: int  # encoder pts of its last frame: the next segment's pts continue after it
+    packets: list[list[int]]  # [size, pts, dts, duration, keyframe] in encoder time base, decode order
+    data: Path
+
+
+class SegmentStore:
+    """The side folder of one output: fingerprint, shot plan and complete segments."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @classmethod
+    def open(cls, output: Path, fingerprint: dict, *, resume: bool, warn: Callable[[str], None]) -> SegmentStore:
+        """The folder for `output`, reused if resume and it was made with the same fingerprint, else new."""
+        folder = parts_folder(output)
+        fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back
+        if folder.is_dir():
+            if resume:
+                kept = _read_json(folder / FINGERPRINT)
+                if kept == fingerprint:
+                    return cls(folder)
+                changed = sorted(k for k in set(fingerprint) | set(kept or {}) if (kept or {}).get(k) != fingerprint.get(k))
+                why = f"made with other {', '.join(changed)}" if kept else "unreadable"
+                warn(f"{folder}: starting over, the unfinished work kept there was {why}")
+            else:
+                warn(f"{folder}: starting over, discarding unfinished work (resume it with --resume)")
+        _remove(folder)
+        try:
+            folder.mkdir()
+            _write_atomic(folder / FINGERPRINT, json.dumps(fingerprint, indent=1).encode())
+        except OSError as e:
+            raise OutputError(f"{folder}: cannot write ({e.strerror or e})") from None
+        return cls(folder)
+
+    def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int) -> None:
+        with _writing(self.folder / EMBEDDINGS) as file:
+            np.save(file, np.ascontiguousarray(embeddings), allow_pickle=False)
+        _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames}).encode())
+
+    def load_plan(self) -> tuple[list[int], np.ndarray, int] | None:
+        plan = _read_json(self.folder / PLAN)  # written last: there only if the embeddings are complete
+        if plan is None:
+            return None
+        try:
+            embeddings = np.load(self.folder / EMBEDDINGS, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        return [int(c) for c in plan["cuts"]], embeddings, int(plan["frames"])
+
+    def complete_segments(self) -> list[Segment]:
+        """Segments 0, 1, ... for as long as they are complete; every other segment file is deleted."""
+        segments: list[Segment] = []
+        while (segment := self._read_segment(len(segments))) is not None:
+            segments.append(segment)
+        keep = {FINGERPRINT, PLAN, EMBEDDINGS} | {p.name for s in segments for p in self._paths(s.index)}
+        for path in self.folder.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+        return segments
+
+    def remove(self) -> None:
+        _remove(self.folder)
+
+    def _paths(self, index: int) -> tuple[Path, Path]:
+        stem = self.folder / f"segment-{index:06d}"
+        return stem.with_suffix(".h264"), stem.with_suffix(".json")
+
+    def _read_segment(self, index: int) -> Segment | None:
+        data, meta_path = self._paths(index)
+        meta = _read_json(meta_path)
+        try:
+            if meta is None or data.stat().st_size != meta["size"]:
+                return None
+            extradata = base64.b64decode(meta["extradata"]) if meta["extradata"] is not None else None
+            return Segment(index, meta["first_frame"], meta["frames"], Fraction(meta["time_base"]), extradata,
+                           meta["last_pts"], meta["packets"], data)
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
+
+
+class SegmentWriter:
+    """Encodes frames into segments of `segment_frames` frames, saving each once complete.
+
+    Each segment has its own encoder, set up as VideoWriter sets up the final
+    file's (same container format, so the same global headers), so the packets
+    of all segments join into one stream. write() may run in another thread
+    than the constructor; abort() removes the unfinished segment.
+    """
+
+    def __init__(self, store: SegmentStore, source: VideoInfo, output: Path, format_name: str, *, crf: int,
+                 preset: str, segment_frames: int, first_segment: int, last_pts: int | None):
+        self.store, self.source, self.output, self.format_name = store, source, output, format_name
+        self.crf, self.preset, self.segment_frames = crf, preset, segment_frames
+        self.index, self.last_pts = first_segment, last_pts
+        self.saved = 0  # segments saved by this writer
+        self._container = self._encoder = self._file = None
+        self._packets: list[list[int]] = []
+        self._frames = self._size = 0
+
+    def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
+        if self._encoder is None:
+            self._start()
+        self._store_packets(self._encoder.encode(y, u, v, pts))
+        self._frames += 1
+        if self._frames == self.segment_frames:
+            self._finish()
+
+    def close(self) -> None:
+        """Saves the last, shorter segment, if any."""
+        if self._encoder is not None:
+            self._finish()
+
+    def abort(self) -> None:
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+        if self._file is not None:
+            self._file.close()
+            for path in self.store._paths(self.index):
+                _partial(path).unlink(missing_ok=True)
+        self._container = self._encoder = self._file = None
+
+    def _start(self) -> None:
+        # A container that is never started writes nothing: it only shapes the encoder.
+        self._container = av.open(os.devnull, mode="w", format=self.format_name)
+        first_frame = self.index * self.segment_frames
+        self._encoder = VideoEncoder(self._container, self.source, self.output, crf=self.crf, preset=self.preset,
+                                     first_index=first_frame, last_pts=self.last_pts)
+        self._file = open(_partial(self.store._paths(self.index)[0]), "wb")
+        self._packets, self._frames, self._size = [], 0, 0
+
+    def _store_packets(self, packets) -> None:
+        for packet in packets:
+            data = bytes(packet)
+            self._file.write(data)
+            self._size += len(data)
+            self._packets.append([len(data), packet.pts, packet.dts, packet.duration or 0, int(packet.is_keyframe)])
+
+    def _finish(self) -> None:
+        self._store_packets(self._encoder.flush())
+        data_path, meta_path = self.store._paths(self.index)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(_partial(data_path), data_path)
+        extradata = self._encoder.extradata
+        meta = {
+            "first_frame": self.index * self.segment_frames, "frames": self._frames, "size": self._size,
+            "time_base": str(self._encoder.time_base), "last_pts": self._encoder.last_pts,
+            "extradata": base64.b64encode(extradata).decode() if extradata else None, "packets": self._packets,
+        }
+        _write_atomic(meta_path, json.dumps(meta, separators=(",", ":")).encode())  # the segment is complete now
+        self.last_pts = self._encoder.last_pts
+        self._container.close()
+        self._container = self._encoder = self._file = None
+        self.index += 1
+        self.saved += 1
+
+
+def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, crf: int, preset: str,
+                  force: bool) -> int:
+    """Mux the segments' packets and the source's audio/subtitles into output; returns the frame count."""
+    extradata = segments[0].extradata
+    if any(s.extradata != extradata or s.time_base != segments[0].time_base for s in segments):
+        raise OutputError(f"{output}: cannot join its segments: they were encoded with different settings")
+    with VideoWriter(source, output, crf=crf, preset=preset, force=force, extradata=extradata) as writer:
+        if writer.time_base != segments[0].time_base:
+            raise OutputError(f"{output}: cannot join its segments: they were encoded for another container")
+        last_dts = None
+        for segment in segments:
+            with open(segment.data, "rb") as file:
+                for size, pts, dts, duration, keyframe in segment.packets:
+                    if last_dts is not None and dts <= last_dts:
+                        # Each segment's encoder starts its dts one B-frame delay before its first pts,
+                        # measured from its own first frames: after a long gap in a VFR film that can
+                        # reach back before the previous segment's last dts.
+                        dts = last_dts + 1
+                        if dts > pts:
+                            raise OutputError(f"{output}: cannot join segment {segment.index}: its first "
+                                              "frames are too close in time to the previous segment's")
+                    writer.write_packet(file.read(size), pts, dts, duration, bool(keyframe))
+                    last_dts = dts
+    return sum(s.frames for s in segments)
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + PARTIAL)
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """A file written under a temporary name, synced and renamed to `path` if the block succeeds."""
+    temp = _partial(path)
+    try:
+        with open(temp, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    with _writing(path) as file:
+        file.write(data)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _remove(folder: Path) -> None:
+    if folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
