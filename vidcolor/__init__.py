@@ -8,7 +8,11 @@
 Names are imported on first use, so `import vidcolor` stays light (no TensorFlow).
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
 
 _EXPORTS = {
     "remaster": "pipeline",

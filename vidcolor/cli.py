@@ -66,18 +66,33 @@ def remaster(
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset (ultrafast ... veryslow)."),
     force: bool = ForceOption,
+    resume: bool = typer.Option(False, "--resume", help="Go on from the finished segments of an interrupted run "
+                                "with the same settings (kept beside the output), instead of starting over."),
     quiet: bool = QuietOption,
 ) -> None:
     """Colour a film, keeping its sound, timing and original lightness."""
-    from .pipeline import RemasterOptions
+    from .pipeline import RemasterOptions, default_output
     from .pipeline import remaster as run_remaster
+    from .segments import parts_folder
 
     options = RemasterOptions(
         render_size=render_size, batch_size=batch_size, smooth=smooth, smooth_strength=smooth_strength,
         crf=crf, preset=preset, force=force, weights=weights, progress=not quiet,
     )
-    result = _run(lambda: run_remaster(source, output, options, on_warning=lambda m: typer.echo(f"vidcolor: warning: {m}", err=True)))
-    typer.echo(f"{result.output}  ({result.frames} frames, {result.shots} shots, {result.seconds:.1f} s, "
+
+    def action():
+        try:
+            return run_remaster(source, output, options, resume=resume,
+                                on_warning=lambda m: typer.echo(f"vidcolor: warning: {m}", err=True))
+        except KeyboardInterrupt:
+            folder = parts_folder(output or default_output(source))
+            if folder.is_dir():
+                _fail(f"interrupted; finished segments are kept in {folder}, rerun with --resume to go on", 130)
+            raise
+
+    result = _run(action)
+    resumed = f", {result.resumed_frames} resumed" if result.resumed_frames else ""
+    typer.echo(f"{result.output}  ({result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
                f"{result.frames / max(result.seconds, 1e-9):.1f} fps)")
 
 

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import av
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from . import __version__
 from .color import (
     grey_from_lightness,
     grey_to_lightness_table,
@@ -135,21 +137,17 @@ def remaster(
     format_name = probe_writer.format_name
     probe_writer.abort()
     segment_frames = -(-max(1, options.segment_frames) // options.batch_size) * options.batch_size
-    fingerprint = _fingerprint(source, options, colorizer, segment_frames)
-    store = SegmentStore.open(output, fingerprint, resume=resume, warn=warn)
+    store = SegmentStore.open(output, _fingerprint(source, options, colorizer, segment_frames), resume=resume,
+                              warn=warn)
     clock = StageClock()
     try:
-        kept = store.load_plan() if resume else None
-        if kept is not None:
-            plan = ShotPlan(*kept)
-        else:
-            plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn, clock=clock)
-            store.save_plan(plan.cuts, plan.embeddings, plan.frames)
+        kept = store.load_plan()
+        plan = ShotPlan(*kept) if kept else _new_plan(store, source, info, colorizer, options, warn, clock)
         done = store.complete_segments()
         _colour_pass(source, output, format_name, info, plan, colorizer, options, segment_frames, store, done,
                      warn, clock)
-        frames = clock.timed("join", join_segments, store.complete_segments(), info, output,
-                             crf=options.crf, preset=options.preset, force=options.force)
+        frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output, crf=options.crf,
+                                                           preset=options.preset, force=options.force))
     except BaseException as error:
         finished = store.complete_segments()
         if not finished:
@@ -158,17 +156,18 @@ def remaster(
             warn(f"{store.folder}: {len(finished)} finished segments kept; resume=True (--resume) goes on from them")
         raise
     store.remove()
-    resumed = sum(s.frames for s in done)
     return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
-                          resumed)
+                          resumed_frames=sum(s.frames for s in done))
+
+
+def _new_plan(store: SegmentStore, source, info, colorizer, options, warn, clock) -> ShotPlan:
+    plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn, clock=clock)
+    store.save_plan(plan.cuts, plan.embeddings, plan.frames)
+    return plan
 
 
 def _fingerprint(source: Path, options: RemasterOptions, colorizer, segment_frames: int) -> dict:
     """What a resumed run must share with the interrupted one for the film to come out the same."""
-    import av
-
-    from . import __version__
-
     stat = source.stat()
     return {
         "vidcolor": __version__, "pyav": av.__version__, "libavcodec": list(av.library_versions["libavcodec"]),
@@ -182,7 +181,7 @@ def _fingerprint(source: Path, options: RemasterOptions, colorizer, segment_fram
 def _model_digest(colorizer, options: RemasterOptions) -> str:
     model = getattr(colorizer, "model", None)
     if hasattr(model, "get_weights"):
-        digest = hashlib.sha256(getattr(colorizer, "config", None).__repr__().encode())
+        digest = hashlib.sha256(repr(getattr(colorizer, "config", None)).encode())
         for weights in model.get_weights():
             digest.update(np.ascontiguousarray(weights).tobytes())
         return digest.hexdigest()
@@ -265,35 +264,51 @@ def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: Vide
     return np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])
 
 
-def _colour_pass(source, output, info, plan, colorizer, options, warn, clock: StageClock) -> int:
-    """Second pass: decode (thread) -> model and smoothing (this thread) -> upsample and encode (thread)."""
+def _colour_pass(source, output, format_name, info, plan, colorizer, options, segment_frames, store: SegmentStore,
+                 done: list[Segment], warn, clock: StageClock) -> None:
+    """Second pass, for the frames no finished segment holds: decode (thread) -> model and
+    smoothing (this thread) -> upsample and encode into segments (thread)."""
+    start = len(done) * segment_frames
+    if done and start >= plan.frames:
+        return  # every frame is in a segment already
     colourer = _FrameColourer(info, plan, colorizer, options, clock)
-    bar = tqdm(total=info.frame_count or plan.frames or None, desc=f"colouring {source.name}", unit="frame",
-               disable=not options.progress)
+    # Frames before `start` are coloured again only as far as smoothing at `start` reaches back,
+    # in whole batches aligned as in an uninterrupted run, so the result is the same.
+    reach = colourer.smoother.radius if colourer.smoother.strength > 0 else 0
+    warm_up = start - min(start, -(-reach // options.batch_size) * options.batch_size)
+    bar = tqdm(total=info.frame_count or plan.frames or None, initial=start, desc=f"colouring {source.name}",
+               unit="frame", disable=not options.progress)
     queue_size = 2 * options.batch_size
-    written = 0
-    with VideoWriter(info, output, crf=options.crf, preset=options.preset, force=options.force) as writer:
+    segments = SegmentWriter(store, info, output, format_name, crf=options.crf, preset=options.preset,
+                             segment_frames=segment_frames, first_segment=len(done),
+                             last_pts=done[-1].last_pts if done else None)
 
-        def encode(item) -> None:
-            nonlocal written
-            (frame, light), ab = item
-            u, v = clock.timed("upsample", chroma_planes, frame, light, ab, info)
-            clock.timed("encode", writer.write, frame.y, u, v, frame.pts)
-            written += 1
-            bar.update(1)
+    def encode(item) -> None:
+        (frame, light), ab = item
+        u, v = clock.timed("upsample", chroma_planes, frame, light, ab, info)
+        clock.timed("encode", segments.write, frame.y, u, v, frame.pts)
+        bar.update(1)
 
-        sink = BackgroundSink(encode, queue_size, "encode")
-        decoded = background(decode_frames(source, info, on_warning=warn), queue_size, clock, "decode")
-        try:
-            with closing(decoded) as frames:
-                for frame in frames:
-                    for item in colourer.push(frame):
-                        sink.put(item)
-            for item in colourer.flush():
+    sink = BackgroundSink(encode, queue_size, "encode")
+
+    def send(items) -> None:
+        for item in items:
+            (frame, _), _ = item
+            if frame.index >= start:  # earlier ones only warmed up the smoothing
                 sink.put(item)
-            sink.close()
-        except BaseException:
-            sink.cancel()
-            raise
-    bar.close()
-    return written
+
+    decoded = background(decode_frames(source, info, on_warning=warn), queue_size, clock, "decode")
+    try:
+        with closing(decoded) as frames:
+            for frame in frames:
+                if frame.index >= warm_up:
+                    send(colourer.push(frame))
+        send(colourer.flush())
+        sink.close()
+        segments.close()
+    except BaseException:
+        sink.cancel()
+        segments.abort()
+        raise
+    finally:
+        bar.close()

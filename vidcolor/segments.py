@@ -69,23 +69,23 @@ class SegmentStore:
                 kept = _read_json(folder / FINGERPRINT)
                 if kept == fingerprint:
                     return cls(folder)
-                changed = sorted(k for k in set(fingerprint) | set(kept or {}) if (kept or {}).get(k) != fingerprint.get(k))
+                kept = kept or {}
+                changed = sorted(k for k in set(fingerprint) | set(kept) if kept.get(k) != fingerprint.get(k))
                 why = f"made with other {', '.join(changed)}" if kept else "unreadable"
                 warn(f"{folder}: starting over, the unfinished work kept there was {why}")
             else:
-                warn(f"{folder}: starting over, discarding unfinished work (resume it with --resume)")
+                warn(f"{folder}: starting over; the unfinished work kept there is discarded (--resume goes on from it)")
         _remove(folder)
-        try:
+        with _writing_errors(folder):
             folder.mkdir()
             _write_atomic(folder / FINGERPRINT, json.dumps(fingerprint, indent=1).encode())
-        except OSError as e:
-            raise OutputError(f"{folder}: cannot write ({e.strerror or e})") from None
         return cls(folder)
 
     def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int) -> None:
-        with _writing(self.folder / EMBEDDINGS) as file:
-            np.save(file, np.ascontiguousarray(embeddings), allow_pickle=False)
-        _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames}).encode())
+        with _writing_errors(self.folder):
+            with _writing(self.folder / EMBEDDINGS) as file:
+                np.save(file, np.ascontiguousarray(embeddings), allow_pickle=False)
+            _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames}).encode())
 
     def load_plan(self) -> tuple[list[int], np.ndarray, int] | None:
         plan = _read_json(self.folder / PLAN)  # written last: there only if the embeddings are complete
@@ -100,9 +100,11 @@ class SegmentStore:
     def complete_segments(self) -> list[Segment]:
         """Segments 0, 1, ... for as long as they are complete; every other segment file is deleted."""
         segments: list[Segment] = []
+        if not self.folder.is_dir():
+            return segments
         while (segment := self._read_segment(len(segments))) is not None:
             segments.append(segment)
-        keep = {FINGERPRINT, PLAN, EMBEDDINGS} | {p.name for s in segments for p in self._paths(s.index)}
+        keep = {FINGERPRINT, PLAN, EMBEDDINGS} | {p.name for s in segments for p in self.paths(s.index)}
         for path in self.folder.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)
@@ -111,12 +113,12 @@ class SegmentStore:
     def remove(self) -> None:
         _remove(self.folder)
 
-    def _paths(self, index: int) -> tuple[Path, Path]:
+    def paths(self, index: int) -> tuple[Path, Path]:
         stem = self.folder / f"segment-{index:06d}"
         return stem.with_suffix(".h264"), stem.with_suffix(".json")
 
     def _read_segment(self, index: int) -> Segment | None:
-        data, meta_path = self._paths(index)
+        data, meta_path = self.paths(index)
         meta = _read_json(meta_path)
         try:
             if meta is None or data.stat().st_size != meta["size"]:
@@ -142,23 +144,24 @@ class SegmentWriter:
         self.store, self.source, self.output, self.format_name = store, source, output, format_name
         self.crf, self.preset, self.segment_frames = crf, preset, segment_frames
         self.index, self.last_pts = first_segment, last_pts
-        self.saved = 0  # segments saved by this writer
         self._container = self._encoder = self._file = None
         self._packets: list[list[int]] = []
         self._frames = self._size = 0
 
     def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
-        if self._encoder is None:
-            self._start()
-        self._store_packets(self._encoder.encode(y, u, v, pts))
-        self._frames += 1
-        if self._frames == self.segment_frames:
-            self._finish()
+        with _writing_errors(self.store.folder):
+            if self._encoder is None:
+                self._start()
+            self._store_packets(self._encoder.encode(y, u, v, pts))
+            self._frames += 1
+            if self._frames == self.segment_frames:
+                self._finish()
 
     def close(self) -> None:
         """Saves the last, shorter segment, if any."""
         if self._encoder is not None:
-            self._finish()
+            with _writing_errors(self.store.folder):
+                self._finish()
 
     def abort(self) -> None:
         if self._container is not None:
@@ -166,7 +169,7 @@ class SegmentWriter:
                 self._container.close()
         if self._file is not None:
             self._file.close()
-            for path in self.store._paths(self.index):
+            for path in self.store.paths(self.index):
                 _partial(path).unlink(missing_ok=True)
         self._container = self._encoder = self._file = None
 
@@ -176,7 +179,7 @@ class SegmentWriter:
         first_frame = self.index * self.segment_frames
         self._encoder = VideoEncoder(self._container, self.source, self.output, crf=self.crf, preset=self.preset,
                                      first_index=first_frame, last_pts=self.last_pts)
-        self._file = open(_partial(self.store._paths(self.index)[0]), "wb")
+        self._file = open(_partial(self.store.paths(self.index)[0]), "wb")  # noqa: SIM115 (open until _finish)
         self._packets, self._frames, self._size = [], 0, 0
 
     def _store_packets(self, packets) -> None:
@@ -188,7 +191,7 @@ class SegmentWriter:
 
     def _finish(self) -> None:
         self._store_packets(self._encoder.flush())
-        data_path, meta_path = self.store._paths(self.index)
+        data_path, meta_path = self.store.paths(self.index)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -204,7 +207,6 @@ class SegmentWriter:
         self._container.close()
         self._container = self._encoder = self._file = None
         self.index += 1
-        self.saved += 1
 
 
 def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, crf: int, preset: str,
@@ -231,6 +233,15 @@ def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, c
                     writer.write_packet(file.read(size), pts, dts, duration, bool(keyframe))
                     last_dts = dts
     return sum(s.frames for s in segments)
+
+
+@contextlib.contextmanager
+def _writing_errors(folder: Path):
+    try:
+        yield
+    except (OSError, av.FFmpegError) as e:
+        reason = " ".join(str(getattr(e, "strerror", None) or e).split())
+        raise OutputError(f"{folder}: cannot write the finished segments there ({reason})") from None
 
 
 def _partial(path: Path) -> Path:

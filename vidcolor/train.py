@@ -201,6 +201,7 @@ def train(options: TrainOptions, progress: bool = True) -> Path:
     optimizer = keras.optimizers.Adam(options.learning_rate)
     loss_fn = make_loss(config)
     state = Checkpoint(run_dir).load(model, optimizer) if options.resume else None
+    optimizer.learning_rate = options.learning_rate  # a resumed run may continue at another rate
     state = state or {"step": 0, "epoch": 0, "history": [], "seconds": 0.0}
 
     @tf.function
