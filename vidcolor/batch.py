@@ -248,7 +248,8 @@ def _colour_one(path: Path, rel: Path, out_dir: Path, settings: RemasterOptions,
         target = out_dir / output
         target.parent.mkdir(parents=True, exist_ok=True)
         if kind == "video":
-            frames = remaster(path, target, settings, colorizer=colorizer, on_warning=warn).frames
+            # a film interrupted in an earlier batch run goes on from its last finished segment
+            frames = remaster(path, target, settings, colorizer=colorizer, on_warning=warn, resume=not settings.force).frames
         else:
             colorize_image(path, target, colorizer=colorizer, render_size=settings.render_size, force=settings.force)
         status, error = "done", None

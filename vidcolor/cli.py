@@ -29,6 +29,11 @@ WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.weigh
 RenderSizeOption = typer.Option(256, "--render-size", min=32, help="Short side, in pixels, at which the model sees each frame.")
 ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+BatchSizeOption = typer.Option(8, "--batch-size", min=1, help="Frames per model call.")
+SmoothOption = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots.")
+SmoothStrengthOption = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average.")
+CrfOption = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger).")
+PresetOption = typer.Option("veryfast", "--preset", help="x264 speed preset (ultrafast ... veryslow).")
 
 
 @app.callback()
@@ -60,11 +65,11 @@ def remaster(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file; default <name>_color<ext> beside the input."),
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Frames per model call."),
-    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots."),
-    smooth_strength: float = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average."),
-    crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger)."),
-    preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset (ultrafast ... veryslow)."),
+    batch_size: int = BatchSizeOption,
+    smooth: bool = SmoothOption,
+    smooth_strength: float = SmoothStrengthOption,
+    crf: int = CrfOption,
+    preset: str = PresetOption,
     force: bool = ForceOption,
     resume: bool = typer.Option(False, "--resume", help="Go on from the finished segments of an interrupted run "
                                 "with the same settings (kept beside the output), instead of starting over."),
@@ -142,11 +147,11 @@ def batch(
     out_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the results (same tree as SRC_DIR) and the manifest."),
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Frames per model call."),
-    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots."),
-    smooth_strength: float = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average."),
-    crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger)."),
-    preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset (ultrafast ... veryslow)."),
+    batch_size: int = BatchSizeOption,
+    smooth: bool = SmoothOption,
+    smooth_strength: float = SmoothStrengthOption,
+    crf: int = CrfOption,
+    preset: str = PresetOption,
     force: bool = typer.Option(False, "--force", "-f", help="Redo files already done and overwrite existing outputs."),
     quiet: bool = QuietOption,
 ) -> None:
