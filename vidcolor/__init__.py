@@ -12,7 +12,7 @@ import os as _os
 
 __version__ = "0.1.0"
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for users
 
 _EXPORTS = {
     "remaster": "pipeline",

@@ -8,7 +8,6 @@ inside the commands that need them, so `vidcolor --help` is instant.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -39,7 +38,6 @@ PresetOption = typer.Option("veryfast", "--preset", help="x264 speed preset (ult
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
     _state["debug"] = debug
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _fail(message: str, code: int) -> None:
