@@ -1,6 +1,7 @@
 """Rebuild the shipped samples from public-domain / CC0 photos that scikit-image ships.
 
-    python samples/make_samples.py
+    python samples/make_samples.py                  # the film and the stills
+    python samples/make_samples.py --before-after   # the README picture, with the shipped model
 
 Writes samples/four_shots_bw.mp4 (6 s, 480x320, 25 fps, four shots with a slow
 pan or zoom each, black and white, with a synthesised AAC soundtrack) and two
@@ -79,7 +80,31 @@ def make_film(path: Path) -> None:
         out.mux(audio.encode(None))
 
 
+def make_before_after(film: Path, picture: Path) -> None:
+    """One frame from the middle of each shot, before and after `vidcolor remaster` (shipped model)."""
+    import tempfile
+
+    from vidcolor.pipeline import RemasterOptions, remaster
+    from vidcolor.sheets import contact_sheet
+
+    def frames(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        coloured = remaster(film, Path(tmp) / "colour.mp4", RemasterOptions(progress=False)).output
+        after = frames(coloured)
+    before = frames(film)
+    middles = [k * SHOT_FRAMES + SHOT_FRAMES // 2 for k in range(len(before) // SHOT_FRAMES)]
+    contact_sheet([[before[i], after[i]] for i in middles], picture, labels=["black and white", "vidcolor"], cell_height=200)
+
+
 if __name__ == "__main__":
+    import sys
+
+    if "--before-after" in sys.argv:
+        make_before_after(HERE / "four_shots_bw.mp4", HERE / "before_after.png")
+        sys.exit()
     make_film(HERE / "four_shots_bw.mp4")
     cv2.imwrite(str(HERE / "chelsea_bw.jpg"), grey(skimage.data.chelsea()), [cv2.IMWRITE_JPEG_QUALITY, 90])
     cv2.imwrite(str(HERE / "rocket_bw.jpg"), grey(skimage.data.rocket()), [cv2.IMWRITE_JPEG_QUALITY, 90])
