@@ -21,7 +21,7 @@ def luma_pattern(i: int, n: int, w: int, h: int) -> np.ndarray:
 
 def make_clip(path: Path, *, size=(64, 48), frames=20, rate=25, time_base=None, pts=None,
               audio: str | None = None, codec="libx264", pix_fmt="yuv420p", chroma=(128, 128),
-              colorspace: int | None = None, subtitles: bool = False) -> Path:
+              colorspace: int | None = None, subtitles: bool = False, layout: str = "mono") -> Path:
     """Write a small clip. pts (with time_base) gives explicit, possibly irregular timestamps."""
     w, h = size
     cw, ch = (w + 1) // 2, (h + 1) // 2
@@ -37,7 +37,7 @@ def make_clip(path: Path, *, size=(64, 48), frames=20, rate=25, time_base=None, 
         astream = None
         if audio:
             astream = out.add_stream(audio, rate=AUDIO_RATE)
-            astream.layout = "mono"
+            astream.layout = layout
         if subtitles:  # pre-made SubRip packets: PyAV has no usable subtitle encoder
             subs = out.add_mux_stream("subrip", time_base=Fraction(1, 1000))
             for k, text in enumerate([b"First line", b"Second line"]):
@@ -71,10 +71,13 @@ def make_clip(path: Path, *, size=(64, 48), frames=20, rate=25, time_base=None, 
             fmt = astream.codec_context.format.name
             step = astream.codec_context.frame_size or 400
             for start in range(0, len(samples), step):
-                chunk = samples[start:start + step][None, :]
+                channels = astream.codec_context.layout.nb_channels
+                chunk = np.repeat(samples[start:start + step][None, :], channels, axis=0)
                 data = {"fltp": lambda: (chunk / 32768).astype(np.float32), "s16": lambda: chunk,
                         "u8": lambda: (chunk // 256 + 128).astype(np.uint8)}[fmt]()
-                aframe = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
+                if not astream.codec_context.format.is_planar:
+                    data = np.ascontiguousarray(data.T).reshape(1, -1)
+                aframe = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
                 aframe.sample_rate, aframe.pts = AUDIO_RATE, start
                 out.mux(astream.encode(aframe))
             out.mux(astream.encode(None))
@@ -99,3 +102,28 @@ def audio_packets(path: Path) -> list[tuple[float, bytes]]:
 
 def one_line_naming(error: Exception, path: Path) -> bool:
     return "\n" not in str(error) and path.name in str(error)
+
+
+def png_bytes() -> bytes:
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 32, 24, "rgb24"
+    frame = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="rgb24")
+    return b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "folder.mp4").mkdir()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("this is not a video\n" * 20)
+    (tmp_path / "image.mp4").write_bytes(png_bytes())
+    with av.open(str(tmp_path / "audio.mp4"), "w") as out:
+        stream = out.add_stream("aac", rate=AUDIO_RATE)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = AUDIO_RATE, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    whole = make_clip(tmp_path / "whole.mp4").read_bytes()
+    (tmp_path / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+    names = ["missing.mp4", "folder.mp4", "empty.mp4", "text.mp4", "image.mp4", "audio.mp4", "truncated.mp4"]
+    return {name: tmp_path / name for name in names}

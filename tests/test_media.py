@@ -13,6 +13,7 @@ import pytest
 from clips import (
     AUDIO_RATE,
     audio_packets,
+    bad_inputs,
     make_clip,
     one_line_naming,
     read_video,
@@ -267,31 +268,6 @@ def test_aac_priming_offset_kept_in_mkv(tmp_path):
 
 
 # --- input errors ------------------------------------------------------------------------------
-
-def png_bytes() -> bytes:
-    ctx = av.CodecContext.create("png", "w")
-    ctx.width, ctx.height, ctx.pix_fmt = 32, 24, "rgb24"
-    frame = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="rgb24")
-    return b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
-
-
-def bad_inputs(tmp_path: Path) -> dict[str, Path]:
-    (tmp_path / "folder.mp4").mkdir()
-    (tmp_path / "empty.mp4").write_bytes(b"")
-    (tmp_path / "text.mp4").write_text("this is not a video\n" * 20)
-    (tmp_path / "image.mp4").write_bytes(png_bytes())
-    with av.open(str(tmp_path / "audio.mp4"), "w") as out:
-        stream = out.add_stream("aac", rate=AUDIO_RATE)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = AUDIO_RATE, 0
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    whole = make_clip(tmp_path / "whole.mp4").read_bytes()
-    (tmp_path / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
-    names = ["missing.mp4", "folder.mp4", "empty.mp4", "text.mp4", "image.mp4", "audio.mp4", "truncated.mp4"]
-    return {name: tmp_path / name for name in names}
-
 
 def test_bad_inputs_raise_one_line_input_errors(tmp_path):
     for name, path in bad_inputs(tmp_path).items():
