@@ -11,7 +11,6 @@ import av
 import numpy as np
 import pytest
 from clips import (
-    AUDIO_RATE,
     audio_packets,
     bad_inputs,
     make_clip,
