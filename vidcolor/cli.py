@@ -97,6 +97,8 @@ def remaster(
     resumed = f", {result.resumed_frames} resumed" if result.resumed_frames else ""
     typer.echo(f"{result.output}  ({result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
                f"{result.frames / max(result.seconds, 1e-9):.1f} fps)")
+    if result.warnings:
+        typer.echo(f"vidcolor: finished with {len(result.warnings)} warning(s), see above", err=True)
 
 
 @app.command()
