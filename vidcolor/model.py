@@ -53,6 +53,10 @@ class ModelConfig:
     bins: list = field(default_factory=list)  # (Q, 2) a*b* centres, classification only
     bin_weights: list = field(default_factory=list)  # (Q,) rebalancing weights, training only
     temperature: float = 0.38
+    # Batch normalisation after each convolution (with He initialisation). The paper's plain
+    # ReLU stack trained here lost its whole encoder to dead units within a few epochs, leaving
+    # only the embedding to colour by (one tint per picture); Iizuka et al. and Zhang et al. use it too.
+    batch_norm: bool = True
     trained: dict = field(default_factory=dict)  # provenance, filled in by training
     format_version: int = 1
 
@@ -81,8 +85,13 @@ def build_colorizer(config: ModelConfig, precision: str = "float32"):
     output layer always computes in float32.
     """
 
-    def conv(x, filters, stride=1):
-        return layers.Conv2D(filters, 3, stride, padding="same", activation="relu", dtype=precision)(x)
+    def conv(x, filters, stride=1, kernel=3, name=None):
+        if not config.batch_norm:  # the paper's plain form
+            return layers.Conv2D(filters, kernel, stride, padding="same", activation="relu", name=name, dtype=precision)(x)
+        x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, kernel_initializer="he_normal",
+                          name=name, dtype=precision)(x)
+        x = layers.BatchNormalization(dtype=precision)(x)
+        return layers.ReLU(dtype=precision)(x)
 
     light = keras.Input((None, None, 1), name="lightness")
     embedding = keras.Input((config.embedding_size,), name="embedding")
@@ -95,7 +104,7 @@ def build_colorizer(config: ModelConfig, precision: str = "float32"):
     x = conv(x, 512)
     x = conv(x, 256)
     x = layers.Concatenate(dtype=precision)([x, TileEmbedding(dtype=precision)([x, embedding])])
-    x = layers.Conv2D(256, 1, activation="relu", name="fusion", dtype=precision)(x)
+    x = conv(x, 256, kernel=1, name="fusion")
     x = conv(x, 128)
     x = layers.UpSampling2D(2, dtype=precision)(x)
     x = conv(x, 64)
