@@ -2,7 +2,7 @@
 
     python bench/memory_check.py [--minutes 2,10,20] [--weights PATH]
 
-Makes synthetic grey films of small frames (160x120, 25 fps, with an AAC
+Makes synthetic grey films of small frames (128x96, 25 fps, with an AAC
 soundtrack and a cut every 10 s), remasters each in a fresh process with the
 default settings, and prints each process's peak resident memory. Flat peaks
 mean memory is bounded by the pipeline's queues and O(shots) state, not by
@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDTH, HEIGHT, FPS, RATE = 160, 120, 25, 16000
+WIDTH, HEIGHT, FPS, RATE = 128, 96, 25, 16000
 
 
 def make_film(path: Path, minutes: float) -> Path:

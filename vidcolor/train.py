@@ -65,14 +65,25 @@ class ImageSet:
 
     def __init__(self, files: list[Path], cache: Path, embedder_name: str):
         self.files = files
+        self.cache = cache
         self.images = [read_image(f) for f in tqdm(files, desc="loading images", unit="img")]
-        self.embeddings = self._cached_embeddings(cache, embedder_name)
+        # the embedder's name keys the cache: embeddings of another embedder are never reused
+        self.embeddings = self.cached(embedder_name, lambda: self._embed_all(embedder_name))
 
-    def _cached_embeddings(self, cache: Path, embedder_name: str) -> np.ndarray:
-        key = [embedder_name] + [f"{f}:{f.stat().st_size}" for f in self.files]
-        index, store = cache / f"{embedder_name}.json", cache / f"{embedder_name}.npy"
+    def cached(self, name: str, compute) -> np.ndarray:
+        """An array computed from the images once, kept in the cache folder (keyed by the file list)."""
+        key = [name] + [f"{f}:{f.stat().st_size}" for f in self.files]
+        index, store = self.cache / f"{name}.json", self.cache / f"{name}.npy"
         if index.is_file() and store.is_file() and json.loads(index.read_text()) == key:
             return np.load(store)
+        values = compute()
+        self.cache.mkdir(parents=True, exist_ok=True)
+        np.save(self.cache / "partial.npy", values)
+        os.replace(self.cache / "partial.npy", store)
+        index.write_text(json.dumps(key))
+        return values
+
+    def _embed_all(self, embedder_name: str) -> np.ndarray:
         from .embedders import load_embedder
 
         embedder = load_embedder(embedder_name)
@@ -82,12 +93,7 @@ class ImageSet:
                 greys = [grey_from_lightness(lightness(im)) for im in self.images[start : start + chunk]]
                 rows.append(embedder.embed_many(greys))
                 bar.update(len(greys))
-        embeddings = np.concatenate(rows).astype(np.float32)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(cache / "partial.npy", embeddings)
-        os.replace(cache / "partial.npy", store)
-        index.write_text(json.dumps(key))
-        return embeddings
+        return np.concatenate(rows).astype(np.float32)
 
     def batch(self, rng: np.random.Generator, size: int, crop: int) -> tuple[np.ndarray, ...]:
         """Random crops and flips -> (L scaled (B, c, c, 1), embeddings (B, 1000), a*b* at half size (B, c/2, c/2, 2))."""
@@ -192,7 +198,7 @@ def train(options: TrainOptions, progress: bool = True) -> Path:
     config = model_lib.ModelConfig(embedder=options.embedder, head=options.head)
     if options.head == "classification":
         centres = chroma_bins.in_gamut_bins()
-        counts = bin_counts(data.images, centres, seed=options.seed)
+        counts = data.cached("bin_counts", lambda: bin_counts(data.images, centres, seed=options.seed))
         config.bins = centres.tolist()
         config.bin_weights = chroma_bins.rebalance_weights(counts, centres).tolist()
 
