@@ -1,7 +1,7 @@
-"""Colour as classification: quantised a*b* bins, class rebalancing, annealed-mean decoding.
+"""Colour as classification: quantised a*b* bins and class rebalancing (decoding: model.Colorizer).
 
 After Zhang, Isola & Efros (2016): the a*b* plane is cut into cells of 10x10
-and only the cells that some sRGB colour reaches are kept (about 300, their
+and only the cells that some sRGB colour reaches are kept (261 here; Zhang et al. count
 313). The model predicts a distribution over those bins per pixel; rare,
 saturated bins get larger loss weights, and the annealed mean (temperature
 T ~ 0.38) turns a distribution into a colour that is vivid but not noisy.
@@ -46,13 +46,3 @@ def rebalance_weights(counts: np.ndarray, centres: np.ndarray, mix: float = REBA
     weights = 1.0 / ((1.0 - mix) * smoothed + mix / len(smoothed))
     weights /= (smoothed * weights).sum()
     return weights.astype(np.float32)
-
-
-def annealed_mean(probabilities_or_logits: np.ndarray, centres: np.ndarray, temperature: float, logits: bool = True) -> np.ndarray:
-    """(..., Q) -> (..., 2) a*b*: the mean of the distribution sharpened by 1/T."""
-    z = probabilities_or_logits if logits else np.log(np.maximum(probabilities_or_logits, 1e-12))
-    z = z / temperature
-    z = z - z.max(-1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(-1, keepdims=True)
-    return p @ centres
