@@ -20,7 +20,7 @@ from .images import IMAGE_SUFFIXES, read_image, write_image
 DEFAULT_RENDER_SIZE = 256
 
 
-def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE, embedding=None) -> np.ndarray:
+def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:
     """Full-resolution L* (H, W) -> full-resolution a*b* (H, W, 2).
 
     The model runs at a working size (short side `render_size`); its a*b* is
@@ -31,8 +31,7 @@ def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_
     height, width = light.shape
     h, w = working_size(height, width, render_size)
     small = cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA)
-    if embedding is None:
-        embedding = colorizer.embed(grey_from_lightness(light))
+    embedding = colorizer.embed(grey_from_lightness(light))
     ab_small = colorizer.predict_ab(small[None], np.asarray(embedding).reshape(1, -1))[0]
     return guided_upsample(ab_small, light / 100.0)
 
