@@ -1,6 +1,7 @@
 """Speed of `vidcolor remaster` against a plain FFmpeg transcode of the same grey film.
 
-    python bench/bench_remaster.py [--seconds 20] [--sizes 480p,1080p] [--repeats 2] [--weights PATH]
+    python bench/bench_remaster.py [--seconds 20] [--sizes 480p,1080p] [--repeats 2] [--film GREY.mp4]
+                                   [--weights PATH] [--render-size N] [--key-interval N] [--batch-size N] [--preset P]
 
 Makes grey films (the shipped sample scaled to 640x480 and 1920x1080, looped,
 with an AAC soundtrack), then alternates, in one run on one machine:
@@ -79,7 +80,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="480p,1080p")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--film", type=Path, action="append", default=[],
+                        help="also time this grey film of your own (repeatable)")
     parser.add_argument("--render-size", type=int, default=None)
+    parser.add_argument("--key-interval", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--preset", default=None)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / ".films")
     args = parser.parse_args()
@@ -93,15 +98,18 @@ def main() -> None:
     start = time.perf_counter()
     colorizer = load_colorizer(args.weights)
     load_seconds = time.perf_counter() - start
-    overrides = {k: v for k, v in (("render_size", args.render_size), ("preset", args.preset)) if v is not None}
+    overrides = {k: getattr(args, k) for k in ("render_size", "key_interval", "batch_size", "preset")
+                 if getattr(args, k) is not None}
     options = RemasterOptions(progress=False, force=True, **overrides)
-    print(f"model load: {load_seconds:.1f} s; options: render_size={options.render_size} preset={options.preset} "
-          f"crf={options.crf} batch={options.batch_size}")
+    print(f"model load: {load_seconds:.1f} s; options: render_size={options.render_size} "
+          f"key_interval={options.key_interval} batch={options.batch_size} preset={options.preset} crf={options.crf}")
+    films = {name: make_grey_film(args.workdir / f"grey_{name}_{int(args.seconds)}s.mp4", SIZES[name], args.seconds)
+             for name in filter(None, args.sizes.split(","))}
+    films |= {film.stem: film for film in args.film}
     report = {}
-    for name in args.sizes.split(","):
-        grey = make_grey_film(args.workdir / f"grey_{name}_{int(args.seconds)}s.mp4", SIZES[name], args.seconds)
-        remaster(grey, args.workdir / "warmup.mp4", RemasterOptions(progress=False, force=True), colorizer=colorizer) \
-            if name == args.sizes.split(",")[0] else None
+    for name, grey in films.items():
+        if not report:  # warm-up: TensorFlow traces the model on its first calls
+            remaster(grey, args.workdir / "warmup.mp4", options, colorizer=colorizer)
         ref_times, ours, results = [], [], []
         for _ in range(args.repeats):
             ref_times.append(time_ffmpeg(grey, args.workdir / f"ref_{name}.mp4"))

@@ -83,3 +83,12 @@ def test_disk_full_mid_film_leaves_nothing(tmp_path, weights, monkeypatch):
     assert digest(src) == before
     # no output and no temporary file; only the hidden folder of finished segments that --resume would reuse
     assert sorted(p.name for p in tmp_path.iterdir()) in (["a.mp4"], [".a_color.mp4.vidcolor-parts", "a.mp4"])
+
+
+@pytest.mark.parametrize("option", [["--precision", "half"], ["--key-interval", "0"], ["--batch-size", "0"]])
+def test_bad_settings_are_one_line_exit_2(tmp_path, weights, option):
+    src = make_clip(tmp_path / "film.mp4", frames=4)
+    result = remaster(src, *weights, *option)
+    assert result.exit_code == 2
+    assert option[0] in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4"]

@@ -1,5 +1,7 @@
 """The colorizer, its weights file + config, and the embedders (real TensorFlow, small inputs)."""
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -50,6 +52,22 @@ def test_weights_file_round_trips_to_identical_outputs(tmp_path, monkeypatch):
     emb = rng.normal(size=(2, 1000)).astype(np.float32)
     original = Colorizer(model, config, embedder=object()).predict_ab(light, emb)
     np.testing.assert_array_equal(loaded.predict_ab(light, emb), original)
+
+
+def test_precision_is_chosen_for_the_machine_or_as_asked(tmp_path, monkeypatch):
+    from vidcolor.model import choose_precision
+
+    monkeypatch.delenv("VIDCOLOR_PRECISION", raising=False)
+    has_bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text() or "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    assert choose_precision() == ("mixed_bfloat16" if has_bf16 else "float32")  # no GPU in the test runs
+    assert choose_precision("mixed_float16") == "mixed_float16"
+    with pytest.raises(ModelError, match="precision 'half'"):
+        choose_precision("half")
+    config = ModelConfig(head="regression")
+    path = save(build_colorizer(config), config, tmp_path / "r.weights.h5")
+    loaded = load_colorizer(path, precision="float32")
+    assert loaded.precision == "float32" and loaded.batch_size == 8  # CPU: batches of 8
+    assert loaded.model.layers[1].compute_dtype == "float32"
 
 
 def test_missing_weights_and_config_are_clear_errors(tmp_path):

@@ -54,6 +54,42 @@ def test_two_shot_film_keeps_frames_timestamps_sound_and_lightness(tmp_path, col
     assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4", "film_color.mp4"]
 
 
+class RecordingColorizer:
+    """Wraps a colorizer and keeps the lightness of every frame it is asked to colour."""
+
+    def __init__(self, real):
+        self.real, self.seen = real, []
+
+    def embed(self, grey):
+        return self.real.embed(grey)
+
+    def predict_ab(self, light, embedding):
+        self.seen += list(light)
+        return self.real.predict_ab(light, embedding)
+
+
+def test_the_model_sees_every_nth_frame_of_each_shot_and_flow_fills_the_rest(tmp_path, colorizer):
+    src = make_clip(tmp_path / "film.mp4", size=(96, 64), frames=40)  # shots: frames 0-19 and 20-39
+    runs = {}
+    for interval in (1, 3):
+        recording = RecordingColorizer(colorizer)
+        out = remaster(src, tmp_path / f"k{interval}.mp4", colorizer=recording,
+                       options=options(key_interval=interval, batch_size=4, crf=0)).output
+        runs[interval] = (recording.seen, [(f.u.astype(float), f.v.astype(float)) for f in decode_frames(out)])
+    every, keyed = runs[1][0], runs[3][0]
+    assert len(every) == 40
+    keys = [*range(0, 20, 3), *range(20, 40, 3)]  # each shot starts with a key frame
+    assert len(keyed) == len(keys)
+    for seen, k in zip(keyed, keys):
+        np.testing.assert_array_equal(seen, every[k])
+    # in-between frames are coloured (not grey) and close to what the model gives them itself
+    planes_every, planes_keyed = runs[1][1], runs[3][1]
+    for k in set(range(40)) - set(keys):
+        (u1, v1), (u3, v3) = planes_every[k], planes_keyed[k]
+        assert np.abs(u3 - 128).mean() + np.abs(v3 - 128).mean() > 1.0
+        assert np.abs(u3 - u1).mean() + np.abs(v3 - v1).mean() < 0.5 * (np.abs(u1 - 128).mean() + np.abs(v1 - 128).mean())
+
+
 @pytest.mark.parametrize(
     "name, kwargs",
     [

@@ -19,14 +19,15 @@ from vidcolor.media import decode_frames
 from vidcolor.pipeline import RemasterOptions, remaster
 from vidcolor.segments import parts_folder
 
-SETTINGS = {"render_size": 32, "batch_size": 4, "segment_frames": 8, "crf": 0, "progress": False}
+# 4 frames per model call: 2 key frames (every other frame of a shot) and the frames between them
+SETTINGS = {"render_size": 32, "batch_size": 2, "key_interval": 2, "segment_frames": 8, "crf": 0, "progress": False}
 
 
 class Counting:
-    """A colorizer that counts the frames it colours and can stop at a given model call."""
+    """A colorizer that counts the (key) frames it colours and can stop at a given model call."""
 
     def __init__(self, real):
-        self.real, self.model, self.config = real, real.model, real.config
+        self.real, self.model, self.config, self.precision = real, real.model, real.config, real.precision
         self.frames = self.calls = self.embeds = 0
         self.stop_at: tuple[int, BaseException] | None = None
 
@@ -78,7 +79,7 @@ def test_film_in_segments_keeps_frames_timestamps_and_sound(tmp_path, film, colo
     colorizer.frames = 0
     result = remaster(film, options=RemasterOptions(**SETTINGS), colorizer=colorizer)
     assert result.frames == 30 and result.shots == 2 and result.resumed_frames == 0
-    assert colorizer.frames == 30
+    assert colorizer.frames == 8 + 8  # frames 0, 2, ..., 14 of shot 0 and 15, 17, ..., 29 of shot 1
     assert_same_film(result.output, film)
     chroma = np.stack([np.abs(f.u.astype(int) - 128) for f in decode_frames(result.output)])
     assert chroma.mean() > 1.0
@@ -97,7 +98,7 @@ KILLED_RUN = textwrap.dedent(f"""
 
     def predict_ab(light, embedding):
         calls.append(len(light))
-        if len(calls) == 4:  # frames 0-11 are coloured, 0-9 smoothed: segments 0 and 1 can be finished
+        if len(calls) == 4:  # frames 0-11 are coloured, 0-7 filled and smoothed: segments 0 and 1 can be finished
             time.sleep(600)  # and here it waits for SIGKILL
         return real(light, embedding)
 
@@ -127,7 +128,9 @@ def test_killed_remaster_resumes_to_the_same_film(tmp_path, film, colorizer, ran
     colorizer.frames = colorizer.embeds = 0
     result = remaster(film, out, RemasterOptions(**KILLED_SETTINGS), colorizer=colorizer, resume=True)
     assert result.resumed_frames == 8 and result.frames == 30 and result.shots == 2
-    assert colorizer.frames == 4 + 22  # one batch of warm-up for the smoothing, then frames 8-29
+    # warm-up from frame 4 (smoothing reaches 2 key frames = 4 frames back), then frames 8-29:
+    # key frames 4, 6, ..., 14 of shot 0 and 15, 17, ..., 29 of shot 1
+    assert colorizer.frames == 6 + 8
     assert colorizer.embeds == 0  # the shot plan came from the side folder
     assert not folder.exists()
 
@@ -160,7 +163,7 @@ def test_ctrl_c_keeps_finished_segments_and_other_settings_start_over(tmp_path, 
     colorizer.frames = 0
     other = RemasterOptions(**{**SETTINGS, "render_size": 40})
     result = remaster(film, out, other, colorizer=colorizer, resume=True, on_warning=warnings.append)
-    assert result.resumed_frames == 0 and colorizer.frames == 30
+    assert result.resumed_frames == 0 and colorizer.frames == 16  # all key frames again
     assert len(warnings) == 1 and "starting over" in warnings[0] and "render_size" in warnings[0]
     assert len(read_video(out)) == 30 and not folder.exists()
 

@@ -1,4 +1,4 @@
-"""Temporal a*b* smoothing: no mixing across cuts, motion alignment, streaming contract."""
+"""Temporal a*b*: smoothing, in-between frames from key frames, no mixing across cuts, streaming contract."""
 
 import cv2
 import numpy as np
@@ -178,3 +178,63 @@ def test_float_lightness_scale_and_shape_checks():
         TemporalSmoother().push(0, 0, lights[0], observed[0][:, :10])
     with pytest.raises(ValueError):
         TemporalSmoother(strength=1.5)
+
+
+def fill_clip(lights, truth, interval, **kwargs):
+    """Key frames (every interval-th) get the true ab, the others none: returns the filled-in clip."""
+    frames = [(t, 0, l, a if t % interval == 0 else None) for t, (l, a) in enumerate(zip(lights, truth))]
+    out = run(TemporalSmoother(key_interval=interval, **kwargs), frames)
+    assert [k for k, _ in out] == list(range(len(lights)))
+    return [a for _, a in out]
+
+
+@pytest.mark.parametrize("interval", [2, 3])
+def test_in_between_frames_follow_the_motion(interval):
+    rng = np.random.default_rng(10)
+    lights, truth, _ = panning_clip(rng, 13, speed=3)
+    filled = fill_clip(lights, truth, interval, strength=0.0)
+    held = [truth[t - t % interval] for t in range(len(truth))]  # each key's ab held until the next
+    between = [t for t in range(len(truth)) if t % interval]
+    assert mse([filled[t] for t in between], [truth[t] for t in between]) < 0.2 * mse(
+        [held[t] for t in between], [truth[t] for t in between])
+    for t in range(0, len(truth), interval):  # no smoothing asked: key frames come out as given
+        np.testing.assert_array_equal(filled[t], truth[t])
+
+
+def test_in_between_frames_take_the_side_where_they_are_visible():
+    """A patch seen only in the later key frame colours an in-between frame that shows it too."""
+    rng = np.random.default_rng(11)
+    light = np.clip(field(rng, W, 2.5, 40.0, 128.0), 0, 255).astype(np.uint8)
+    lights = [light.copy() for _ in range(3)]
+    abs_ = [np.zeros((H, W, 2), np.float32) for _ in range(3)]
+    for t in (1, 2):
+        lights[t][20:44, 36:60] = 250
+    abs_[2][20:44, 36:60] = 60.0
+    out = dict(run(TemporalSmoother(radius=2, strength=0.0, key_interval=2),
+                   [(0, 0, lights[0], abs_[0]), (1, 0, lights[1], None), (2, 0, lights[2], abs_[2])]))
+    # Plain time weights would give 30 (halfway); frame 0 does not show the patch, so it has ~no say.
+    assert np.median(out[1][24:40, 40:56]) > 55.0
+    assert np.max(np.abs(out[1][:, :30])) < 1e-3
+
+
+def test_in_between_frames_never_borrow_across_a_cut():
+    rng = np.random.default_rng(12)
+    lights, _, _ = panning_clip(rng, 6, speed=1)
+    red, green = np.full((H, W, 2), 40.0, np.float32), np.full((H, W, 2), -40.0, np.float32)
+    # shot 0: key, between, between(end of shot); shot 1 starts with a key
+    frames = [(0, 0, lights[0], red), (1, 0, lights[1], None), (2, 0, lights[2], None),
+              (3, 1, lights[3], green), (4, 1, lights[4], None), (5, 1, lights[5], green)]
+    out = dict(run(TemporalSmoother(radius=1, strength=0.5, key_interval=3), frames))
+    assert np.all(out[1] > 0) and np.all(out[2] > 0) and np.all(out[4] < 0)
+
+
+def test_key_frame_smoothing_with_intervals_reduces_noise():
+    rng = np.random.default_rng(13)
+    lights, truth, observed = panning_clip(rng, 21, speed=2)
+    frames = [(t, 0, lights[t], observed[t] if t % 2 == 0 else None) for t in range(21)]
+    smoother = TemporalSmoother(radius=2, strength=0.6, key_interval=2)
+    out = dict(run(smoother, frames))
+    keys = range(0, 21, 2)
+    assert mse([out[t] for t in keys], [truth[t] for t in keys]) < 0.6 * mse([observed[t] for t in keys],
+                                                                              [truth[t] for t in keys])
+    assert smoother.reach == 4 and smoother.held == 0

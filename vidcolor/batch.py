@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .errors import InputError, ModelError, OutputError, VidcolorError
 from .images import IMAGE_SUFFIXES
 from .media import probe_video
-from .pipeline import RemasterOptions, remaster
+from .pipeline import KEY_INTERVAL, RemasterOptions, remaster
 from .stills import DEFAULT_RENDER_SIZE, colorize_image
 
 MANIFEST_NAME = "vidcolor-manifest.jsonl"
@@ -37,7 +37,9 @@ WRITABLE_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi"}  # containers the H.2
 class BatchOptions:
     weights: Path | None = None
     render_size: int = DEFAULT_RENDER_SIZE
-    batch_size: int = 8
+    key_interval: int = KEY_INTERVAL
+    batch_size: int | None = None  # None: the colorizer's choice
+    precision: str = "auto"
     smooth: bool = True
     smooth_strength: float = 0.6
     crf: int = 18
@@ -184,16 +186,18 @@ def run_batch(src_dir: str | Path, out_dir: str | Path, options: BatchOptions | 
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
 
-    settings = RemasterOptions(render_size=options.render_size, batch_size=options.batch_size, smooth=options.smooth,
+    settings = RemasterOptions(render_size=options.render_size, key_interval=options.key_interval,
+                               batch_size=options.batch_size, smooth=options.smooth,
                                smooth_strength=options.smooth_strength, crf=options.crf, preset=options.preset,
-                               force=options.force, weights=options.weights, progress=progress)
+                               force=options.force, weights=options.weights, precision=options.precision,
+                               progress=progress)
 
     def model():
         nonlocal colorizer
         if colorizer is None:
             from .model import load_colorizer
 
-            colorizer = load_colorizer(options.weights)  # once, and only if something needs colouring
+            colorizer = load_colorizer(options.weights, precision=options.precision)  # once, and only if something needs colouring
             _ = colorizer.embedder  # now, so that its errors stop the batch at once and its time is no film's
         return colorizer
 

@@ -28,7 +28,11 @@ WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.weigh
 RenderSizeOption = typer.Option(256, "--render-size", min=32, help="Short side, in pixels, at which the model sees each frame.")
 ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
-BatchSizeOption = typer.Option(8, "--batch-size", min=1, help="Frames per model call.")
+BatchSizeOption = typer.Option(None, "--batch-size", min=1, help="Key frames per model call; default 8 on CPU, 32 on GPU.")
+KeyIntervalOption = typer.Option(2, "--key-interval", min=1, max=8, help="The model colours every n-th frame of a shot; "
+                                 "motion-following optical flow fills the frames between (1 = every frame).")
+PrecisionOption = typer.Option("auto", "--precision", help="Model arithmetic: auto, float32, mixed_bfloat16 or "
+                               "mixed_float16 (auto: bf16 on CPUs that have it, mixed precision on GPUs).")
 SmoothOption = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots.")
 SmoothStrengthOption = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average.")
 CrfOption = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger).")
@@ -43,6 +47,13 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
 def _fail(message: str, code: int) -> None:
     typer.echo(f"vidcolor: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _check_precision(precision: str) -> None:
+    from .model import PRECISIONS
+
+    if precision not in PRECISIONS:
+        _fail(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}", 2)
 
 
 def _run(action):
@@ -63,7 +74,9 @@ def remaster(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file; default <name>_color<ext> beside the input."),
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
-    batch_size: int = BatchSizeOption,
+    key_interval: int = KeyIntervalOption,
+    batch_size: Optional[int] = BatchSizeOption,
+    precision: str = PrecisionOption,
     smooth: bool = SmoothOption,
     smooth_strength: float = SmoothStrengthOption,
     crf: int = CrfOption,
@@ -78,9 +91,11 @@ def remaster(
     from .pipeline import remaster as run_remaster
     from .segments import parts_folder
 
+    _check_precision(precision)
     options = RemasterOptions(
-        render_size=render_size, batch_size=batch_size, smooth=smooth, smooth_strength=smooth_strength,
-        crf=crf, preset=preset, force=force, weights=weights, progress=not quiet,
+        render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
+        smooth_strength=smooth_strength, crf=crf, preset=preset, force=force, weights=weights, precision=precision,
+        progress=not quiet,
     )
 
     def action():
@@ -107,6 +122,7 @@ def colorize(
     out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for the results; default beside each input."),
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
+    precision: str = PrecisionOption,
     force: bool = ForceOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -124,7 +140,8 @@ def colorize(
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _fail(f"{out_dir}: cannot create the output folder ({exc.strerror})", 3)
-    colorizer = _run(lambda: load_colorizer(weights))
+    _check_precision(precision)
+    colorizer = _run(lambda: load_colorizer(weights, precision=precision))
     failed = 0
     for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
         target = output_path_for(path, out_dir)
@@ -147,7 +164,9 @@ def batch(
     out_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the results (same tree as SRC_DIR) and the manifest."),
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
-    batch_size: int = BatchSizeOption,
+    key_interval: int = KeyIntervalOption,
+    batch_size: Optional[int] = BatchSizeOption,
+    precision: str = PrecisionOption,
     smooth: bool = SmoothOption,
     smooth_strength: float = SmoothStrengthOption,
     crf: int = CrfOption,
@@ -158,8 +177,10 @@ def batch(
     """Colour every film and photo under a folder. Rerun to resume: done files are skipped, failed ones retried."""
     from .batch import MANIFEST_NAME, BatchOptions, format_summary, run_batch
 
-    options = BatchOptions(weights=weights, render_size=render_size, batch_size=batch_size, smooth=smooth,
-                           smooth_strength=smooth_strength, crf=crf, preset=preset, force=force)
+    _check_precision(precision)
+    options = BatchOptions(weights=weights, render_size=render_size, key_interval=key_interval, batch_size=batch_size,
+                           precision=precision, smooth=smooth, smooth_strength=smooth_strength, crf=crf, preset=preset,
+                           force=force)
 
     def action():
         try:
@@ -217,6 +238,8 @@ def evaluate(
     sheet: Path = typer.Option(Path("evaluation.png"), "--sheet", help="Contact sheet: grey | vidcolor | truth."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many images / frames."),
     render_size: int = RenderSizeOption,
+    key_interval: int = KeyIntervalOption,
+    precision: str = PrecisionOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Grey a colour source, colour it back, and score it against the truth and a grey baseline."""
@@ -224,8 +247,9 @@ def evaluate(
 
     from .evaluate import evaluate_path, write_report
 
+    _check_precision(precision)
     result = _run(lambda: evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
-                                        progress=not quiet))
+                                        key_interval=key_interval, precision=precision, progress=not quiet))
     write_report(result, report)
     typer.echo(json.dumps({k: result[k] for k in ("prediction", "grey_baseline") if k in result}, indent=1))
     typer.echo(f"report: {report}  sheet: {sheet}")

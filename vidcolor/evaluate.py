@@ -49,8 +49,9 @@ def write_report(report: dict, path: Path) -> Path:
 
 
 def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | None = None, limit: int | None = None,
-                  render_size: int = DEFAULT_RENDER_SIZE, progress: bool = True) -> dict:
-    """`vidcolor evaluate`: a folder of colour photos, or a colour video."""
+                  render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, precision: str = "auto",
+                  progress: bool = True) -> dict:
+    """`vidcolor evaluate`: a folder of colour photos, or a colour video (key_interval: see RemasterOptions)."""
     from .errors import InputError
     from .images import read_image
     from .train import list_images
@@ -61,12 +62,13 @@ def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | N
     if colorizer is None:
         from .model import load_colorizer
 
-        colorizer = load_colorizer(weights)
+        colorizer = load_colorizer(weights, precision=precision)
     if source.is_dir():
         truths = [read_image(f) for f in list_images(source, limit)]
         report = evaluate_images(colorizer, truths, sheet=sheet, render_size=render_size, progress=progress)
     else:
-        report = evaluate_video(colorizer, source, sheet=sheet, limit=limit or 250, render_size=render_size, progress=progress)
+        report = evaluate_video(colorizer, source, sheet=sheet, limit=limit or 250, render_size=render_size,
+                                key_interval=key_interval, progress=progress)
     report["source"] = str(source)
     report["weights"] = str(weights or "shipped")
     report["render_size"] = render_size
@@ -74,13 +76,13 @@ def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | N
 
 
 def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit: int = 250,
-                   render_size: int = DEFAULT_RENDER_SIZE, progress: bool = True) -> dict:
+                   render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, progress: bool = True) -> dict:
     """Grey the first `limit` frames of a colour video, remaster them, and score frames and steadiness."""
     import tempfile
 
     from .color import yuv_to_rgb
     from .media import VideoWriter, decode_frames, probe_video
-    from .pipeline import RemasterOptions, remaster
+    from .pipeline import KEY_INTERVAL, RemasterOptions, remaster
 
     info = probe_video(source)
     truths, greys, predictions = [], [], []
@@ -92,7 +94,8 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
                     break
                 truths.append(yuv_to_rgb(frame.y, frame.u, frame.v, info.matrix, info.full_range))
                 writer.write(frame.y, np.full_like(frame.u, 128), np.full_like(frame.v, 128), frame.pts)
-        options = RemasterOptions(render_size=render_size, progress=progress, crf=0, preset="ultrafast")
+        options = RemasterOptions(render_size=render_size, key_interval=key_interval or KEY_INTERVAL, progress=progress,
+                                  crf=0, preset="ultrafast")
         remaster(grey_path, colour_path, options, colorizer=colorizer, on_warning=lambda m: None)
         out_info = probe_video(colour_path)
         for frame in decode_frames(colour_path, out_info):
@@ -106,6 +109,7 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
     grey_scores = [metrics.score_image(greys[i], truths[i]) for i in picked]
     report = {
         "frames": count,
+        "key_interval": options.key_interval,
         "prediction": metrics.summarize(pred_scores) | {"cdc": metrics.cdc(predictions[:count]),
                                                        "warp_error": metrics.warp_error(predictions[:count], truths[:count])},
         "grey_baseline": metrics.summarize(grey_scores),

@@ -173,15 +173,33 @@ def save(model, config: ModelConfig, path: Path) -> Path:
     return path
 
 
-def choose_precision() -> str:
-    """'mixed_bfloat16' on a GPU or a CPU with native bf16, else 'float32'."""
-    forced = os.environ.get("VIDCOLOR_PRECISION")
-    if forced:
-        return forced
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+def _gpus() -> list:
     import tensorflow as tf
 
-    if tf.config.list_physical_devices("GPU"):
-        return "mixed_bfloat16"
+    return tf.config.list_physical_devices("GPU")
+
+
+def choose_precision(requested: str = "auto") -> str:
+    """The Keras dtype policy to run the model in.
+
+    auto ($VIDCOLOR_PRECISION if set): on a GPU mixed_bfloat16 where it is native (compute
+    capability 8.0 and up), else mixed_float16; on a CPU mixed_bfloat16 where it has bf16
+    instructions (AVX-512 BF16, AMX), else float32.
+    """
+    requested = requested if requested != "auto" else os.environ.get("VIDCOLOR_PRECISION", "auto")
+    if requested not in PRECISIONS:
+        raise ModelError(f"precision {requested!r}: must be one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    gpus = _gpus()
+    if gpus:
+        import tensorflow as tf
+
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0)
+        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -214,6 +232,9 @@ class Colorizer:
             return tf.einsum("bhwq,qc->bhwc", probs, centres)
 
         self._predict = predict
+        self.precision = model.layers[1].dtype_policy.name
+        # Larger batches keep a GPU busy; on a CPU, 8 is near the best time per frame and keeps memory low.
+        self.batch_size = 32 if _gpus() else 8
 
     @property
     def embedder(self):
@@ -233,8 +254,12 @@ class Colorizer:
         return self._predict(light, np.asarray(embedding, np.float32)).numpy()
 
 
-def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None) -> Colorizer:
-    """Rebuild a model from NAME.weights.h5 + NAME.json (the shipped weights by default)."""
+def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None,
+                   precision: str = "auto") -> Colorizer:
+    """Rebuild a model from NAME.weights.h5 + NAME.json (the shipped weights by default).
+
+    precision: a Keras dtype policy from PRECISIONS; auto picks one for the machine (choose_precision).
+    """
     path = Path(weights) if weights else default_weights()
     cfg = config_path(path)
     if not path.is_file():
@@ -243,7 +268,7 @@ def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Pa
     if not cfg.is_file():
         raise ModelError(f"{path}: its config {cfg.name} is missing beside it")
     config = ModelConfig.from_file(cfg)
-    model = build_colorizer(config, choose_precision())
+    model = build_colorizer(config, choose_precision(precision))
     try:
         model.load_weights(str(path))
     except Exception as exc:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -54,12 +54,14 @@ from .streams import BackgroundSink, StageClock, background
 from .temporal import TemporalSmoother
 
 EMBED_SHORT_SIDE = 224
+KEY_INTERVAL = 2
 
 
 @dataclass
 class RemasterOptions:
     render_size: int = DEFAULT_RENDER_SIZE  # short side the model works at
-    batch_size: int = 8
+    batch_size: int | None = None  # key frames per model call; None: the colorizer's choice (8 on CPU, 32 on GPU)
+    key_interval: int = KEY_INTERVAL  # the model colours every n-th frame of a shot; flow fills the rest
     smooth: bool = True
     smooth_strength: float = 0.6
     smooth_radius: int = 2
@@ -67,8 +69,16 @@ class RemasterOptions:
     preset: str = "veryfast"
     force: bool = False
     weights: Path | None = None
+    precision: str = "auto"  # model.PRECISIONS; used when remaster() loads the model itself
     progress: bool = True
-    segment_frames: int = 512  # frames per resumable segment; rounded up to a multiple of batch_size
+    segment_frames: int = 512  # frames per resumable segment; rounded up to a whole number of chunks
+
+    @property
+    def chunk_frames(self) -> int:
+        """Frames taken per model call: batch_size key frames and the frames between them."""
+        if self.batch_size is None:
+            raise ValueError("RemasterOptions.batch_size is not settled yet")
+        return self.batch_size * self.key_interval
 
 
 @dataclass
@@ -131,12 +141,15 @@ def remaster(
     if colorizer is None:
         from .model import load_colorizer
 
-        colorizer = load_colorizer(options.weights)
+        colorizer = load_colorizer(options.weights, precision=options.precision)
+    if options.batch_size is None:
+        options = replace(options, batch_size=getattr(colorizer, "batch_size", 8))
     # Fail on an unwritable output or a container that cannot hold the sound now, not after colouring.
     probe_writer = VideoWriter(info, output, crf=options.crf, preset=options.preset, force=options.force)
     format_name = probe_writer.format_name
     probe_writer.abort()
-    segment_frames = -(-max(1, options.segment_frames) // options.batch_size) * options.batch_size
+    chunk = options.chunk_frames
+    segment_frames = -(-max(1, options.segment_frames) // chunk) * chunk
     store = SegmentStore.open(output, _fingerprint(source, options, colorizer, segment_frames), resume=resume,
                               warn=warn)
     clock = StageClock()
@@ -172,7 +185,8 @@ def _fingerprint(source: Path, options: RemasterOptions, colorizer, segment_fram
     return {
         "vidcolor": __version__, "pyav": av.__version__, "libavcodec": list(av.library_versions["libavcodec"]),
         "source": str(source.resolve()), "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
-        "render_size": options.render_size, "batch_size": options.batch_size, "smooth": options.smooth,
+        "render_size": options.render_size, "batch_size": options.batch_size, "key_interval": options.key_interval,
+        "smooth": options.smooth, "precision": getattr(colorizer, "precision", options.precision),
         "smooth_strength": options.smooth_strength, "smooth_radius": options.smooth_radius, "crf": options.crf,
         "preset": options.preset, "segment_frames": segment_frames, "model": _model_digest(colorizer, options),
     }
@@ -220,20 +234,22 @@ def plan_shots(source: Path, info: VideoInfo, colorizer, *, progress: bool = Fal
 
 
 class _FrameColourer:
-    """Turns decoded frames into chroma planes: model in batches, smoothing, upsampling."""
+    """Turns decoded frames into a*b*: the model on the key frames in batches, then smoothing and
+    in-between frames (temporal.py)."""
 
     def __init__(self, info: VideoInfo, plan: ShotPlan, colorizer, options: RemasterOptions, clock: StageClock):
         self.info, self.plan, self.colorizer, self.options, self.clock = info, plan, colorizer, options, clock
         self.table = grey_to_lightness_table(info.full_range)
         self.h, self.w = working_size(info.height, info.width, min(options.render_size, min(info.height, info.width)))
         strength = options.smooth_strength if options.smooth else 0.0
-        self.smoother = TemporalSmoother(radius=options.smooth_radius, strength=strength, light_max=100.0)
+        self.smoother = TemporalSmoother(radius=options.smooth_radius, strength=strength, light_max=100.0,
+                                         key_interval=options.key_interval)
         self.pending: list[YuvFrame] = []
 
     def push(self, frame: YuvFrame) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
         """Frames whose smoothed a*b* is ready, as ((frame, lightness at a*b* size), a*b*)."""
         self.pending.append(frame)
-        return self._run_batch() if len(self.pending) >= self.options.batch_size else []
+        return self._run_batch() if len(self.pending) >= self.options.chunk_frames else []
 
     def flush(self) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
         done = self._run_batch() if self.pending else []
@@ -245,13 +261,22 @@ class _FrameColourer:
         small = np.stack([cv2.resize(f.y, (self.w, self.h), interpolation=cv2.INTER_AREA) for f in frames])
         light = self.table[small]
         shots = [shot_of(self.plan.cuts, f.index) for f in frames]
-        ab = self.colorizer.predict_ab(light, self.plan.embeddings[shots])
+        keys = [i for i, (f, shot) in enumerate(zip(frames, shots)) if self._is_key(f.index, shot)]
+        ab: list[np.ndarray | None] = [None] * len(frames)
+        predicted = self.colorizer.predict_ab(light[keys], self.plan.embeddings[[shots[i] for i in keys]]) if keys else []
+        for i, ab_frame in zip(keys, predicted):
+            ab[i] = ab_frame
         self.clock.add("colour", time.perf_counter() - start)
+        half = (self.w // 2, self.h // 2)
         out = []
         for frame, shot, l_small, ab_frame in zip(frames, shots, light, ab):
-            l_half = cv2.resize(l_small, (ab_frame.shape[1], ab_frame.shape[0]), interpolation=cv2.INTER_AREA)
+            l_half = cv2.resize(l_small, half, interpolation=cv2.INTER_AREA)
             out += self.clock.timed("smooth", self.smoother.push, (frame, l_half), shot, l_half, ab_frame)
         return out
+
+    def _is_key(self, index: int, shot: int) -> bool:
+        shot_start = self.plan.cuts[shot - 1] if shot else 0
+        return (index - shot_start) % self.options.key_interval == 0
 
 
 def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
@@ -274,11 +299,11 @@ def _colour_pass(source, output, format_name, info, plan, colorizer, options, se
     colourer = _FrameColourer(info, plan, colorizer, options, clock)
     # Frames before `start` are coloured again only as far as smoothing at `start` reaches back,
     # in whole batches aligned as in an uninterrupted run, so the result is the same.
-    reach = colourer.smoother.radius if colourer.smoother.strength > 0 else 0
-    warm_up = start - min(start, -(-reach // options.batch_size) * options.batch_size)
+    chunk = options.chunk_frames
+    warm_up = start - min(start, -(-colourer.smoother.reach // chunk) * chunk)
     bar = tqdm(total=info.frame_count or plan.frames or None, initial=start, desc=f"colouring {source.name}",
                unit="frame", disable=not options.progress)
-    queue_size = 2 * options.batch_size
+    queue_size = 2 * chunk
     segments = SegmentWriter(store, info, output, format_name, crf=options.crf, preset=options.preset,
                              segment_frames=segment_frames, first_segment=len(done),
                              last_pts=done[-1].last_pts if done else None)

@@ -1,10 +1,16 @@
-"""Temporal smoothing of predicted a*b* chroma: motion-aware, never across a cut, streaming.
+"""Temporal a*b* for a film: motion-aware smoothing and in-between frames, never across a cut, streaming.
 
-For frame t, each neighbour n of the same shot within `radius` frames is warped onto t with
-dense optical flow computed on lightness (DIS, t -> n), then weighted by a Gaussian in |t - n|
-and by photometric agreement exp(-(L_t - warped L_n)^2 / photo_sigma^2), so occluded or badly
-aligned pixels (and pixels whose flow leaves the frame) contribute ~nothing. Frame t's own ab
-has weight 1. out = ab_t + strength * (weighted average - ab_t).
+Key frames carry a predicted a*b*. For a key frame t, each key frame n of the same shot within
+`radius` keys is warped onto t with dense optical flow computed on lightness (DIS, t -> n), then
+weighted by a Gaussian in the key distance and by photometric agreement
+exp(-(L_t - warped L_n)^2 / photo_sigma^2), so occluded or badly aligned pixels (and pixels whose
+flow leaves the frame) contribute ~nothing. Frame t's own ab has weight 1.
+out = ab_t + strength * (weighted average - ab_t).
+
+In-between frames (pushed with ab=None; the caller predicts only every `key_interval`-th frame of
+a shot, starting with its first) get the same kind of average of the nearest key frame on each
+side, weighted linearly by closeness in time, with no own ab: the model runs on a fraction of the
+frames and the chroma follows the motion in between.
 """
 
 from __future__ import annotations
@@ -15,19 +21,22 @@ import cv2
 import numpy as np
 
 _OFF_FRAME = -1.0e6  # lightness given to samples from outside the frame
+_FILL_FLOOR = 1e-3  # photometric weight every key keeps for an in-between frame, so its average is defined
 
 
 @dataclass
 class _Frame:
     key: object
     light8: np.ndarray  # (h, w) uint8, input to the optical flow
-    stack: np.ndarray  # (h, w, 3) float32: a, b, blurred lightness (0..255); remapped together
+    stack: np.ndarray  # (h, w, 3) float32: a, b (0 for in-between frames), blurred lightness (0..255)
+    is_key: bool
 
 
 class TemporalSmoother:
-    """Push frames in order; get back (key, smoothed_ab) once a frame's window is complete.
+    """Push frames in order; get back (key, ab) once a frame's window is complete.
 
-    Holds at most 2*radius+1 frames. Output order is push order; every key comes out once.
+    Holds at most 2*reach+1 frames, reach = radius * key_interval. Output order is push order;
+    every key comes out once.
     """
 
     def __init__(
@@ -37,24 +46,28 @@ class TemporalSmoother:
         time_sigma: float | None = None,
         photo_sigma: float = 10.0,
         light_max: float = 255.0,
+        key_interval: int = 1,
     ):
         """
-        radius: neighbours on each side (0 = off).
+        radius: neighbouring key frames on each side a key frame is smoothed with (0 = off).
         strength: 0 = off, 1 = the full weighted average.
-        time_sigma: Gaussian width in frames; default 0.5 + radius / 2.
+        time_sigma: Gaussian width in key frames; default 0.5 + radius / 2.
         photo_sigma: lightness mismatch (in 0..255 grey levels) at which a warped neighbour's
             weight falls to 1/e.
         light_max: the value of white in the `light` arrays (255 for uint8; e.g. 100 for L*).
+        key_interval: frames from one key frame to the next within a shot (1 = every frame is one).
         """
-        if radius < 0 or not 0.0 <= strength <= 1.0 or photo_sigma <= 0 or light_max <= 0:
-            raise ValueError("TemporalSmoother: need radius >= 0, 0 <= strength <= 1, sizes > 0")
+        if radius < 0 or not 0.0 <= strength <= 1.0 or photo_sigma <= 0 or light_max <= 0 or key_interval < 1:
+            raise ValueError("TemporalSmoother: need radius >= 0, 0 <= strength <= 1, sizes > 0, key_interval >= 1")
         self.radius = int(radius)
         self.strength = float(strength)
         self.photo_sigma = float(photo_sigma)
         self.light_max = float(light_max)
+        self.key_interval = int(key_interval)
         sigma = 0.5 + self.radius / 2 if time_sigma is None else float(time_sigma)
         self._time_weight = [np.exp(-(d * d) / (2 * sigma * sigma)) for d in range(self.radius + 1)]
-        self._active = self.radius > 0 and self.strength > 0
+        self._smooths = self.radius > 0 and self.strength > 0
+        self.reach = max(self.radius * self.key_interval if self._smooths else 0, self.key_interval - 1)
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._frames: list[_Frame] = []  # consecutive frames of the current shot, oldest first
         self._next = 0  # position in _frames of the oldest frame not yet emitted
@@ -63,34 +76,36 @@ class TemporalSmoother:
 
     @property
     def held(self) -> int:
-        """Frames held now (at most 2*radius+1)."""
+        """Frames held now (at most 2*reach+1)."""
         return len(self._frames)
 
     def push(
-        self, key, shot: int, light: np.ndarray, ab: np.ndarray
+        self, key, shot: int, light: np.ndarray, ab: np.ndarray | None
     ) -> list[tuple[object, np.ndarray]]:
-        """Add the next frame; returns [(key, smoothed_ab), ...] for frames now complete."""
-        if not self._active:
+        """Add the next frame (ab=None: an in-between frame); returns [(key, ab), ...] for frames now complete."""
+        if self.reach == 0:
+            if ab is None:
+                raise ValueError(f"frame {key!r}: no a*b* given, and key_interval is 1")
             return [(key, ab)]
-        frame = self._prepare(key, light, ab)
         out: list[tuple[object, np.ndarray]] = []
+        frame = self._prepare(key, light, ab)
         if self._frames and shot != self._shot:
             out += self._drain()  # the previous shot's windows are closed
         elif self._frames and frame.light8.shape != self._frames[0].light8.shape:
             raise ValueError(f"frame {key!r}: size {light.shape} differs from its shot")
         self._shot = shot
         self._frames.append(frame)
-        while self._next + self.radius < len(self._frames):
+        while self._next + self.reach < len(self._frames):
             out.append(self._emit(self._next))
             self._next += 1
-        drop = max(0, self._next - self.radius)  # no later window reaches these
+        drop = max(0, self._next - self.reach)  # no later window reaches these
         del self._frames[:drop]
         self._next -= drop
         return out
 
     def flush(self) -> list[tuple[object, np.ndarray]]:
         """At the end: emits every frame still pending."""
-        return self._drain() if self._active else []
+        return self._drain()
 
     def _drain(self) -> list[tuple[object, np.ndarray]]:
         out = [self._emit(i) for i in range(self._next, len(self._frames))]
@@ -99,18 +114,18 @@ class TemporalSmoother:
         self._shot = None
         return out
 
-    def _prepare(self, key, light: np.ndarray, ab: np.ndarray) -> _Frame:
+    def _prepare(self, key, light: np.ndarray, ab: np.ndarray | None) -> _Frame:
         light = np.asarray(light)
-        ab = np.asarray(ab)
-        if light.ndim != 2 or ab.shape != light.shape + (2,):
-            raise ValueError(f"frame {key!r}: light {light.shape} and ab {ab.shape} do not match")
+        if light.ndim != 2 or (ab is not None and np.shape(ab) != light.shape + (2,)):
+            raise ValueError(f"frame {key!r}: light {light.shape} and ab {np.shape(ab)} do not match")
         scaled = light.astype(np.float32) * np.float32(255.0 / self.light_max)
         light8 = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
-        stack = np.empty(light.shape + (3,), np.float32)
-        stack[..., :2] = ab
+        stack = np.zeros(light.shape + (3,), np.float32)
+        if ab is not None:
+            stack[..., :2] = ab
         # Grain differs from frame to frame; blur so it does not read as misalignment.
         stack[..., 2] = cv2.GaussianBlur(scaled, (0, 0), 1.0)
-        return _Frame(key, light8, stack)
+        return _Frame(key, light8, stack, ab is not None)
 
     def _grid(self, shape: tuple[int, int]) -> np.ndarray:
         if self._pixel_grid is None or self._pixel_grid.shape[:2] != shape:
@@ -118,39 +133,56 @@ class TemporalSmoother:
             self._pixel_grid = np.dstack([xs, ys])
         return self._pixel_grid
 
+    def _neighbours(self, i: int) -> list[tuple[int, float, float]]:
+        """(position, time weight, photometric floor) of the key frames frame i averages over."""
+        frame, step = self._frames[i], self.key_interval
+        keys = [j for j, other in enumerate(self._frames) if other.is_key and j != i]
+        if frame.is_key:
+            if not self._smooths:
+                return []
+            near = [j for j in keys if abs(j - i) <= self.radius * step]
+            return [(j, self._time_weight[abs(j - i) // step], 0.0) for j in near]
+        before = [j for j in keys if j < i and i - j < step][-1:]
+        after = [j for j in keys if j > i and j - i < step][:1]
+        return [(j, 1.0 - abs(j - i) / step, _FILL_FLOOR) for j in before + after]
+
     def _emit(self, i: int) -> tuple[object, np.ndarray]:
         frame = self._frames[i]
+        neighbours = self._neighbours(i)
+        if not neighbours:  # a key frame left as predicted, or (only where a shot starts with no key) grey
+            return frame.key, frame.stack[..., :2].copy()
         grid = self._grid(frame.light8.shape)
         # Planar (channel-first) copies: numpy is several times faster on contiguous planes
         # than on the interleaved channels that cv2.remap works with.
         own = _planes(frame.stack)
         own_ab, own_light = own[:2], own[2]
         delta = np.zeros_like(own_ab)  # sum of weight * (warped ab - own ab)
-        weight_sum = np.ones_like(own_light)  # own frame counts 1
+        weight_sum = np.full_like(own_light, 1.0 if frame.is_key else 0.0)  # a key frame's own ab counts 1
         neg_inv_var = np.float32(-1.0 / (self.photo_sigma * self.photo_sigma))
-        lo, hi = max(0, i - self.radius), min(len(self._frames), i + self.radius + 1)
-        for j in range(lo, hi):
-            if j == i:
-                continue
+        for j, time_weight, floor in neighbours:
             other = self._frames[j]
             coords = self._flow.calc(frame.light8, other.light8, None)
             coords += grid  # flow t -> n: pixel x of t is seen at x + flow in n
-            # Samples from outside the frame get a far-off lightness, hence zero weight.
-            warped = _planes(cv2.remap(
-                other.stack, coords, None, cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, _OFF_FRAME),
-            ))
+            warped = _planes(cv2.remap(other.stack, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+            # Samples from outside the frame get a far-off lightness, hence no weight beyond the floor
+            # (an in-between frame takes the nearest edge's a*b* there).
+            height, width = own_light.shape
+            x, y = coords[..., 0], coords[..., 1]
+            warped[2][(x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)] = _OFF_FRAME
             mismatch = own_light - warped[2]
             exponent = mismatch * mismatch * neg_inv_var
-            exponent += np.float32(np.log(self._time_weight[abs(j - i)]))
             np.maximum(exponent, -60.0, out=exponent)  # exp() is slow where it gives denormals
             weight = np.exp(exponent)
+            if floor:
+                weight += np.float32(floor)
+            weight *= np.float32(time_weight)
             change = warped[:2] - own_ab
             change *= weight
             delta += change
             weight_sum += weight
         delta /= weight_sum
-        delta *= np.float32(self.strength)
+        if frame.is_key:
+            delta *= np.float32(self.strength)
         delta += own_ab
         return frame.key, np.ascontiguousarray(delta.transpose(1, 2, 0))
 
