@@ -123,6 +123,8 @@ def main() -> None:
             "frames": frames, "ffmpeg_s": round(ref, 2), "vidcolor_s": round(mine, 2),
             "ffmpeg_fps": round(frames / ref, 1), "vidcolor_fps": round(frames / mine, 1),
             "ratio": round(mine / ref, 2), "stage_ms_per_frame": stages,
+            "vidcolor_mb": round(results[-1].output.stat().st_size / 1e6, 2),
+            "ffmpeg_mb": round((args.workdir / f"ref_{name}.mp4").stat().st_size / 1e6, 2),
             "runs": {"ffmpeg_s": [round(t, 2) for t in ref_times], "vidcolor_s": [round(t, 2) for t in ours]},
         }
         print(f"{name}: {frames} frames  ffmpeg {frames / ref:.1f} fps  vidcolor {frames / mine:.1f} fps  "

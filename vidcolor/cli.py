@@ -15,6 +15,8 @@ from typing import List, Optional
 import typer
 
 from .errors import VidcolorError
+from .pipeline import KEY_INTERVAL
+from .stills import DEFAULT_RENDER_SIZE
 
 app = typer.Typer(
     add_completion=False,
@@ -25,11 +27,11 @@ app = typer.Typer(
 _state = {"debug": False}
 
 WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.weights.h5 with its .json); default: the shipped model.")
-RenderSizeOption = typer.Option(256, "--render-size", min=32, help="Short side, in pixels, at which the model sees each frame.")
+RenderSizeOption = typer.Option(DEFAULT_RENDER_SIZE, "--render-size", min=32, help="Short side, in pixels, at which the model sees each frame.")
 ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 BatchSizeOption = typer.Option(None, "--batch-size", min=1, help="Key frames per model call; default 8 on CPU, 32 on GPU.")
-KeyIntervalOption = typer.Option(2, "--key-interval", min=1, max=8, help="The model colours every n-th frame of a shot; "
+KeyIntervalOption = typer.Option(KEY_INTERVAL, "--key-interval", min=1, max=8, help="The model colours every n-th frame of a shot; "
                                  "motion-following optical flow fills the frames between (1 = every frame).")
 PrecisionOption = typer.Option("auto", "--precision", help="Model arithmetic: auto, float32, mixed_bfloat16 or "
                                "mixed_float16 (auto: bf16 on CPUs that have it, mixed precision on GPUs).")

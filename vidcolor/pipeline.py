@@ -3,9 +3,11 @@
 Two decoding passes keep memory flat for a film of any length:
 
 1. a cheap low-resolution pass finds the cuts and computes one embedding per
-   shot (from a few frames spread over it);
-2. the full pass colours frames in batches at a working size, smooths a*b*
-   over neighbouring frames of the same shot, and re-encodes.
+   shot (from a few frames spread over it); it runs in a background thread,
+   ahead of the second (shotplan.py);
+2. the full pass colours every key_interval-th frame of each shot in batches at
+   a working size, fills the frames between and smooths a*b* over neighbouring
+   key frames of the same shot along the optical flow, and re-encodes.
 
 The video is encoded in segments kept in a side folder (segments.py) and joined
 at the end, so an interrupted remaster can be resumed: the shot plan is saved
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -30,31 +32,16 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
-from .color import (
-    grey_from_lightness,
-    grey_to_lightness_table,
-    guided_upsample,
-    lab_to_rgb,
-    rgb_to_chroma,
-    working_size,
-)
+from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma, working_size
 from .errors import OutputError
-from .media import (
-    VideoInfo,
-    VideoWriter,
-    YuvFrame,
-    decode_frames,
-    decode_small_luma,
-    probe_video,
-)
+from .media import VideoInfo, VideoWriter, YuvFrame, decode_frames, probe_video
 from .segments import Segment, SegmentStore, SegmentWriter, join_segments
-from .shots import CutDetector, ShotSampler, shot_of
+from .shotplan import LivePlan, ShotPlan
 from .stills import DEFAULT_RENDER_SIZE
 from .streams import BackgroundSink, StageClock, background
 from .temporal import TemporalSmoother
 
-EMBED_SHORT_SIDE = 224
-KEY_INTERVAL = 2
+KEY_INTERVAL = 4
 
 
 @dataclass
@@ -79,17 +66,6 @@ class RemasterOptions:
         if self.batch_size is None:
             raise ValueError("RemasterOptions.batch_size is not settled yet")
         return self.batch_size * self.key_interval
-
-
-@dataclass
-class ShotPlan:
-    cuts: list[int]  # indices of the frames that start a new shot
-    embeddings: np.ndarray  # (shots, 1000): one per shot, shared by all its frames
-    frames: int
-
-    @property
-    def shots(self) -> int:
-        return len(self.cuts) + 1
 
 
 @dataclass
@@ -153,12 +129,15 @@ def remaster(
     store = SegmentStore.open(output, _fingerprint(source, options, colorizer, segment_frames), resume=resume,
                               warn=warn)
     clock = StageClock()
+    kept = store.load_plan()
+    plan = ShotPlan(*kept) if kept else LivePlan(source, info, colorizer, on_warning=warn, clock=clock,
+                                                  on_complete=lambda p: store.save_plan(p.cuts, p.embeddings, p.frames))
     try:
-        kept = store.load_plan()
-        plan = ShotPlan(*kept) if kept else _new_plan(store, source, info, colorizer, options, warn, clock)
-        done = store.complete_segments()
-        _colour_pass(source, output, format_name, info, plan, colorizer, options, segment_frames, store, done,
-                     warn, clock)
+        with closing(plan) if isinstance(plan, LivePlan) else nullcontext():
+            done = store.complete_segments()
+            _colour_pass(source, output, format_name, info, plan, colorizer, options, segment_frames, store, done,
+                         warn, clock)
+            plan = plan.finish()
         frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output, crf=options.crf,
                                                            preset=options.preset, force=options.force))
     except BaseException as error:
@@ -171,12 +150,6 @@ def remaster(
     store.remove()
     return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
                           resumed_frames=sum(s.frames for s in done))
-
-
-def _new_plan(store: SegmentStore, source, info, colorizer, options, warn, clock) -> ShotPlan:
-    plan = plan_shots(source, info, colorizer, progress=options.progress, on_warning=warn, clock=clock)
-    store.save_plan(plan.cuts, plan.embeddings, plan.frames)
-    return plan
 
 
 def _fingerprint(source: Path, options: RemasterOptions, colorizer, segment_frames: int) -> dict:
@@ -205,39 +178,11 @@ def _model_digest(colorizer, options: RemasterOptions) -> str:
     return type(colorizer).__name__
 
 
-def plan_shots(source: Path, info: VideoInfo, colorizer, *, progress: bool = False, on_warning=None,
-               clock: StageClock | None = None) -> ShotPlan:
-    """First pass: cuts and one embedding per shot, from small grey frames."""
-    clock = clock or StageClock()
-    table = grey_to_lightness_table(info.full_range)
-    detector, sampler = CutDetector(), ShotSampler()
-    embeddings: list[np.ndarray] = []
-
-    def close_shot() -> None:
-        picks = sampler.take()
-        embeddings.append(clock.timed("embed", colorizer.embed, np.stack(picks)).mean(axis=0))
-
-    count = 0
-    bar = tqdm(total=info.frame_count or None, desc="finding shots", unit="frame", disable=not progress, leave=False)
-    small_frames = decode_small_luma(source, EMBED_SHORT_SIDE, on_warning=on_warning)
-    with closing(background(small_frames, 16, clock, "decode_small")) as frames:
-        for _, luma in frames:
-            grey = grey_from_lightness(table[luma])
-            if clock.timed("shots", detector.push, grey):
-                close_shot()
-            sampler.push(grey)
-            count += 1
-            bar.update(1)
-    bar.close()
-    close_shot()
-    return ShotPlan(list(detector.cuts), np.stack(embeddings).astype(np.float32), count)
-
-
 class _FrameColourer:
     """Turns decoded frames into a*b*: the model on the key frames in batches, then smoothing and
     in-between frames (temporal.py)."""
 
-    def __init__(self, info: VideoInfo, plan: ShotPlan, colorizer, options: RemasterOptions, clock: StageClock):
+    def __init__(self, info: VideoInfo, plan: ShotPlan | LivePlan, colorizer, options: RemasterOptions, clock: StageClock):
         self.info, self.plan, self.colorizer, self.options, self.clock = info, plan, colorizer, options, clock
         self.table = grey_to_lightness_table(info.full_range)
         self.h, self.w = working_size(info.height, info.width, min(options.render_size, min(info.height, info.width)))
@@ -260,7 +205,7 @@ class _FrameColourer:
         start = time.perf_counter()
         small = np.stack([cv2.resize(f.y, (self.w, self.h), interpolation=cv2.INTER_AREA) for f in frames])
         light = self.table[small]
-        shots = [shot_of(self.plan.cuts, f.index) for f in frames]
+        shots = [self.plan.shot_of(f.index) for f in frames]
         keys = [i for i, (f, shot) in enumerate(zip(frames, shots)) if self._is_key(f.index, shot)]
         ab: list[np.ndarray | None] = [None] * len(frames)
         predicted = self.colorizer.predict_ab(light[keys], self.plan.embeddings[[shots[i] for i in keys]]) if keys else []
@@ -275,8 +220,7 @@ class _FrameColourer:
         return out
 
     def _is_key(self, index: int, shot: int) -> bool:
-        shot_start = self.plan.cuts[shot - 1] if shot else 0
-        return (index - shot_start) % self.options.key_interval == 0
+        return (index - self.plan.shot_start(shot)) % self.options.key_interval == 0
 
 
 def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
@@ -294,14 +238,14 @@ def _colour_pass(source, output, format_name, info, plan, colorizer, options, se
     """Second pass, for the frames no finished segment holds: decode (thread) -> model and
     smoothing (this thread) -> upsample and encode into segments (thread)."""
     start = len(done) * segment_frames
-    if done and start >= plan.frames:
+    if done and start >= plan.finish().frames:
         return  # every frame is in a segment already
     colourer = _FrameColourer(info, plan, colorizer, options, clock)
     # Frames before `start` are coloured again only as far as smoothing at `start` reaches back,
     # in whole batches aligned as in an uninterrupted run, so the result is the same.
     chunk = options.chunk_frames
     warm_up = start - min(start, -(-colourer.smoother.reach // chunk) * chunk)
-    bar = tqdm(total=info.frame_count or plan.frames or None, initial=start, desc=f"colouring {source.name}",
+    bar = tqdm(total=info.frame_count or None, initial=start, desc=f"colouring {source.name}",
                unit="frame", disable=not options.progress)
     queue_size = 2 * chunk
     segments = SegmentWriter(store, info, output, format_name, crf=options.crf, preset=options.preset,

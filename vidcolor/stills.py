@@ -17,7 +17,7 @@ from .color import (
 from .errors import InputError, OutputError
 from .images import IMAGE_SUFFIXES, read_image, write_image
 
-DEFAULT_RENDER_SIZE = 256
+DEFAULT_RENDER_SIZE = 224
 
 
 def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:

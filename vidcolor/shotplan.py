@@ -1,0 +1,156 @@
+"""The shot plan of a film: where its cuts are and one embedding per shot.
+
+`scan_shots` finds them from small grey frames (the cheap first pass). `LivePlan` runs that
+scan in a background thread while the colour pass goes on behind it: the colour pass asks
+for a frame's shot and waits only if the scan has not yet closed that shot. The scan needs
+a fraction of the colour pass's time, so on two cores it fits in the colour pass's gaps.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .color import grey_from_lightness, grey_to_lightness_table
+from .media import VideoInfo, decode_small_luma
+from .shots import CutDetector, ShotSampler, shot_of
+from .streams import StageClock, background
+
+EMBED_SHORT_SIDE = 224
+
+
+@dataclass
+class ShotPlan:
+    cuts: list[int]  # indices of the frames that start a new shot
+    embeddings: np.ndarray  # (shots, 1000): one per shot, shared by all its frames
+    frames: int
+
+    @property
+    def shots(self) -> int:
+        return len(self.cuts) + 1
+
+    def shot_of(self, index: int) -> int:
+        return shot_of(self.cuts, index)
+
+    def shot_start(self, shot: int) -> int:
+        return self.cuts[shot - 1] if shot else 0
+
+    def finish(self) -> "ShotPlan":
+        return self
+
+
+@dataclass
+class _Shot:
+    start: int
+    end: int  # exclusive
+    embedding: np.ndarray
+
+
+def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None,
+               clock: StageClock | None = None) -> Iterator[_Shot]:
+    """First pass: yields each shot, with its embedding (from a few frames spread over it), once it ends."""
+    clock = clock or StageClock()
+    table = grey_to_lightness_table(info.full_range)
+    detector, sampler = CutDetector(), ShotSampler()
+    start = count = 0
+
+    def close_shot(end: int) -> _Shot:
+        picks = np.stack(sampler.take())
+        return _Shot(start, end, clock.timed("embed", colorizer.embed, picks).mean(axis=0).astype(np.float32))
+
+    small_frames = decode_small_luma(source, EMBED_SHORT_SIDE, on_warning=on_warning)
+    with closing(background(small_frames, 16, clock, "decode_small")) as frames:
+        for _, luma in frames:
+            grey = grey_from_lightness(table[luma])
+            if clock.timed("shots", detector.push, grey):
+                yield close_shot(count)
+                start = count
+            sampler.push(grey)
+            count += 1
+    if count:
+        yield close_shot(count)
+
+
+class LivePlan:
+    """A ShotPlan still being scanned in a background thread; lookups wait for the scan to reach them.
+
+    on_complete(plan) is called in the scanning thread as soon as the scan ends (e.g. to save it).
+    Close it (or use it as a context manager) to stop the scan early.
+    """
+
+    def __init__(self, source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
+                 on_complete: Callable[[ShotPlan], None] | None = None):
+        def scan() -> Iterator[_Shot]:
+            shots = []
+            for shot in scan_shots(source, info, colorizer, on_warning=on_warning, clock=clock):
+                shots.append(shot)
+                yield shot
+            if on_complete:
+                on_complete(_collect(shots))
+
+        self._events = background(scan(), 1 << 16, stage="plan")
+        self._shots: list[_Shot] = []
+        self._starts: list[int] = []
+        self._complete = False
+
+    def _pull(self) -> bool:
+        """Take the next scanned shot; False once the scan is over."""
+        if self._complete:
+            return False
+        try:
+            shot = next(self._events)
+        except StopIteration:
+            self._complete = True
+            return False
+        self._shots.append(shot)
+        self._starts.append(shot.start)
+        return True
+
+    def shot_of(self, index: int) -> int:
+        while not self._shots or index >= self._shots[-1].end:
+            if not self._pull():
+                break  # past the scanned end (the scan saw fewer frames): the last shot
+        return max(0, bisect.bisect_right(self._starts, index) - 1)
+
+    def shot_start(self, shot: int) -> int:
+        return self._shots[shot].start
+
+    @property
+    def embeddings(self) -> _Embeddings:
+        return _Embeddings(self._shots)
+
+    def finish(self) -> ShotPlan:
+        """Wait for the scan to end; the complete plan."""
+        while self._pull():
+            pass
+        return _collect(self._shots)
+
+    def close(self) -> None:
+        self._events.close()
+
+    def __enter__(self) -> "LivePlan":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Embeddings:
+    """plan.embeddings[shot_numbers] for shots already scanned."""
+
+    def __init__(self, shots: list[_Shot]):
+        self._shots = shots
+
+    def __getitem__(self, shots) -> np.ndarray:
+        return np.stack([self._shots[s].embedding for s in shots])
+
+
+def _collect(shots: list[_Shot]) -> ShotPlan:
+    frames = shots[-1].end if shots else 0
+    embeddings = np.stack([s.embedding for s in shots]) if shots else np.zeros((0, 1000), np.float32)
+    return ShotPlan([s.start for s in shots[1:]], embeddings.astype(np.float32), frames)
