@@ -9,7 +9,8 @@ import pytest
 from clips import make_clip, read_video
 from typer.testing import CliRunner
 
-from vidcolor.batch import MANIFEST_NAME, BatchOptions, format_summary, run_batch
+from vidcolor.batch import MANIFEST_NAME, format_summary, run_batch
+from vidcolor.pipeline import RemasterOptions
 from vidcolor.cli import app
 
 runner = CliRunner()
@@ -122,7 +123,7 @@ def test_output_folder_inside_the_source_is_not_walked(tmp_path, random_weights)
     src = tmp_path / "src"
     src.mkdir()
     cv2.imwrite(str(src / "a.png"), GREY)
-    options = BatchOptions(weights=random_weights, render_size=32)
+    options = RemasterOptions(weights=random_weights, render_size=32)
     first = run_batch(src, src / "coloured", options, progress=False)
     assert first.counts == {"done": 1, "skipped": 0, "failed": 0}
     second = run_batch(src, src / "coloured", options, progress=False)
@@ -139,7 +140,7 @@ def test_outputs_of_a_previous_batch_in_the_source_are_not_coloured_again(tmp_pa
     src = out / "incoming"
     (src / "incoming").mkdir(parents=True)
     cv2.imwrite(str(src / "incoming" / "a.png"), GREY)
-    options = BatchOptions(weights=random_weights, render_size=32)
+    options = RemasterOptions(weights=random_weights, render_size=32)
     assert run_batch(src, out, options, progress=False).counts["done"] == 1
     assert (src / "a_color.png").is_file()
     again = run_batch(src, out, options, progress=False)

@@ -21,7 +21,6 @@ _EXPORTS = {
     "colorize_array": "stills",
     "load_colorizer": "model",
     "run_batch": "batch",
-    "BatchOptions": "batch",
     "evaluate_path": "evaluate",
     "train": "train",
     "TrainOptions": "train",

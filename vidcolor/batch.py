@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -22,8 +22,8 @@ from tqdm import tqdm
 from .errors import InputError, ModelError, OutputError, VidcolorError
 from .images import IMAGE_SUFFIXES
 from .media import probe_video
-from .pipeline import KEY_INTERVAL, RemasterOptions, remaster
-from .stills import DEFAULT_RENDER_SIZE, colorize_image
+from .pipeline import RemasterOptions, remaster
+from .stills import colorize_image
 
 MANIFEST_NAME = "vidcolor-manifest.jsonl"
 NOT_MEDIA = "not an image or video"
@@ -31,20 +31,6 @@ NOT_MEDIA = "not an image or video"
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
                   ".wmv", ".flv", ".3gp", ".ogv", ".vob", ".dv", ".mxf", ".m2v"}
 WRITABLE_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi"}  # containers the H.264 writer can fill
-
-
-@dataclass
-class BatchOptions:
-    weights: Path | None = None
-    render_size: int = DEFAULT_RENDER_SIZE
-    key_interval: int = KEY_INTERVAL
-    batch_size: int | None = None  # None: the colorizer's choice
-    precision: str = "auto"
-    smooth: bool = True
-    smooth_strength: float = 0.6
-    crf: int = 18
-    preset: str = "veryfast"
-    force: bool = False  # redo done files and overwrite existing outputs
 
 
 @dataclass
@@ -167,15 +153,18 @@ def output_name(rel: Path, kind: str) -> str:
     return f"{rel.stem}_color{suffix}"
 
 
-def run_batch(src_dir: str | Path, out_dir: str | Path, options: BatchOptions | None = None, *,
+def run_batch(src_dir: str | Path, out_dir: str | Path, options: RemasterOptions | None = None, *,
               colorizer=None, progress: bool = True) -> BatchSummary:
     """Colour every film and still under src_dir into out_dir (same tree), recording each file in the manifest.
+
+    `options` serve the films, and the stills take their render size; options.force also redoes files
+    the manifest has as done.
 
     Per-file problems are recorded and the batch goes on; a model that cannot
     load, an unwritable manifest and Ctrl-C stop it.
     """
     started = time.time()
-    options = options or BatchOptions()
+    settings = replace(options or RemasterOptions(), progress=progress)
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     if not src_dir.is_dir():
         raise InputError(f"{src_dir}: no such folder")
@@ -186,18 +175,12 @@ def run_batch(src_dir: str | Path, out_dir: str | Path, options: BatchOptions | 
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
 
-    settings = RemasterOptions(render_size=options.render_size, key_interval=options.key_interval,
-                               batch_size=options.batch_size, smooth=options.smooth,
-                               smooth_strength=options.smooth_strength, crf=options.crf, preset=options.preset,
-                               force=options.force, weights=options.weights, precision=options.precision,
-                               progress=progress)
-
     def model():
         nonlocal colorizer
         if colorizer is None:
             from .model import load_colorizer
 
-            colorizer = load_colorizer(options.weights, precision=options.precision)  # once, and only if something needs colouring
+            colorizer = load_colorizer(settings.weights, precision=settings.precision)  # once, and only if something needs colouring
             _ = colorizer.embedder  # now, so that its errors stop the batch at once and its time is no film's
         return colorizer
 
@@ -215,7 +198,7 @@ def run_batch(src_dir: str | Path, out_dir: str | Path, options: BatchOptions | 
             rel = path.relative_to(src_dir)
             source = rel.as_posix()
             bar.set_postfix_str(source, refresh=False)
-            if not options.force and source in done:
+            if not settings.force and source in done:
                 rows.append(BatchRow(source, done[source], manifest.latest[source].get("kind", "?"), "skipped",
                                      error="already done"))
                 continue

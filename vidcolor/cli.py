@@ -58,6 +58,17 @@ def _check_precision(precision: str) -> None:
         _fail(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}", 2)
 
 
+def _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset, force,
+                  weights, quiet):
+    """The RemasterOptions of the remaster and batch commands, from their shared options."""
+    from .pipeline import RemasterOptions
+
+    _check_precision(precision)
+    return RemasterOptions(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
+                           smooth_strength=smooth_strength, crf=crf, preset=preset, force=force, weights=weights,
+                           precision=precision, progress=not quiet)
+
+
 def _run(action):
     """Call `action`, turning library errors and Ctrl-C into one line and an exit code."""
     if _state["debug"]:
@@ -89,16 +100,12 @@ def remaster(
     quiet: bool = QuietOption,
 ) -> None:
     """Colour a film, keeping its sound, timing and original lightness."""
-    from .pipeline import RemasterOptions, default_output
+    from .pipeline import default_output
     from .pipeline import remaster as run_remaster
     from .segments import parts_folder
 
-    _check_precision(precision)
-    options = RemasterOptions(
-        render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
-        smooth_strength=smooth_strength, crf=crf, preset=preset, force=force, weights=weights, precision=precision,
-        progress=not quiet,
-    )
+    options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
+                            force, weights, quiet)
 
     def action():
         try:
@@ -177,12 +184,10 @@ def batch(
     quiet: bool = QuietOption,
 ) -> None:
     """Colour every film and photo under a folder. Rerun to resume: done files are skipped, failed ones retried."""
-    from .batch import MANIFEST_NAME, BatchOptions, format_summary, run_batch
+    from .batch import MANIFEST_NAME, format_summary, run_batch
 
-    _check_precision(precision)
-    options = BatchOptions(weights=weights, render_size=render_size, key_interval=key_interval, batch_size=batch_size,
-                           precision=precision, smooth=smooth, smooth_strength=smooth_strength, crf=crf, preset=preset,
-                           force=force)
+    options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
+                            force, weights, quiet)
 
     def action():
         try:
