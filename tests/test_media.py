@@ -25,6 +25,7 @@ from vidcolor.media import (
     YuvFrame,
     decode_frames,
     decode_small_luma,
+    encoder_threads,
     probe_video,
 )
 
@@ -381,3 +382,22 @@ def test_decode_small_luma_matches_frames(tmp_path, size, short, expected):
     assert all(g.shape == expected and g.dtype == np.uint8 for _, g in small)
     # same code values as the luma plane: a flat dark frame stays dark, not range-expanded
     assert small[0][1].min() >= 16 and small[0][1].max() <= 80
+
+
+# --- encoder threads ------------------------------------------------------------------------
+
+def test_small_frames_are_encoded_on_one_thread_larger_ones_as_x264_chooses(tmp_path, monkeypatch):
+    monkeypatch.delenv("VIDCOLOR_ENCODER_THREADS", raising=False)
+    assert encoder_threads(640, 480) == 1 and encoder_threads(160, 120) == 1
+    assert encoder_threads(768, 576) == 0 and encoder_threads(1920, 1080) == 0
+    src = make_clip(tmp_path / "in.mp4", size=(160, 120), frames=4)
+    with VideoWriter(probe_video(src), tmp_path / "out.mp4") as writer:
+        assert writer._video.codec_context.thread_count == 1
+        for f in decode_frames(src):
+            writer.write(f.y, f.u, f.v, f.pts)
+    assert len(read_video(tmp_path / "out.mp4")) == 4
+    monkeypatch.setenv("VIDCOLOR_ENCODER_THREADS", "3")
+    assert encoder_threads(160, 120) == 3
+    monkeypatch.setenv("VIDCOLOR_ENCODER_THREADS", "many")
+    with pytest.raises(OutputError, match="VIDCOLOR_ENCODER_THREADS='many'"):
+        encoder_threads(160, 120)

@@ -126,3 +126,21 @@ def test_inception_resnet_v2_needs_its_weights_and_loads_a_given_file(tmp_path, 
 def test_unknown_embedder():
     with pytest.raises(ModelError, match="unknown embedder"):
         load_embedder("vgg99")
+
+
+@pytest.mark.parametrize("user_setting", [None, "2"])
+def test_model_leaves_one_core_to_the_other_stages_unless_told(tmp_path, user_setting):
+    import os
+    import subprocess
+    import sys
+
+    config = ModelConfig(head="regression")
+    path = save(build_colorizer(config), config, tmp_path / "r.weights.h5")
+    env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    if user_setting:
+        env["TF_NUM_INTRAOP_THREADS"] = user_setting
+    code = ("import sys, tensorflow as tf; from vidcolor.model import load_colorizer; load_colorizer(sys.argv[1]); "
+            "print(tf.config.threading.get_intra_op_parallelism_threads())")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, check=True)
+    expected = 0 if user_setting else max(1, len(os.sched_getaffinity(0)) - 1)  # 0: TensorFlow's own choice
+    assert int(out.stdout.split()[-1]) == expected

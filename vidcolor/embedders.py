@@ -102,7 +102,7 @@ def _efficientnet_lite0(weights: str | Path | None):
     if source.suffix == ".h5":
         cached = source
     else:
-        cached = cache_dir() / f"efficientnet_lite0-{source.stat().st_size}.weights.h5"
+        cached = cache_dir() / f"efficientnet_lite0-folded-{source.stat().st_size}.weights.h5"
     if cached.is_file():
         model = build_efficientnet_lite0(None)
         model.load_weights(str(cached))
@@ -118,7 +118,8 @@ def _efficientnet_lite0(weights: str | Path | None):
 
 
 def build_efficientnet_lite0(state: dict[str, np.ndarray] | None):
-    """Keras EfficientNet-Lite0 (ReLU6, no squeeze-excite, TF 'same' padding).
+    """Keras EfficientNet-Lite0 (ReLU6, no squeeze-excite, TF 'same' padding), for inference:
+    each batch normalisation is folded into the convolution before it (about a third faster).
 
     With a PyTorch state dict the weights are copied in; without one the shapes
     come from the standard Lite0 widths and the caller loads Keras weights.
@@ -129,24 +130,23 @@ def build_efficientnet_lite0(state: dict[str, np.ndarray] | None):
     state = state or _lite0_shapes()
     assigned: list[tuple] = []
 
-    def conv(x, key, stride=1):
+    def conv_bn(x, key, prefix, stride=1, act=True):
         w = state[key]
+        gamma, beta, mean, var = (state[f"{prefix}.{n}"] for n in ("weight", "bias", "running_mean", "running_var"))
+        scale = gamma / np.sqrt(var + 1e-3)
+        bias = (beta - mean * scale).astype(np.float32)
         if w.shape[1] == 1 and key.endswith("_depthwise_conv.weight"):
-            layer = layers.DepthwiseConv2D(w.shape[2], stride, padding="same", use_bias=False)
-            assigned.append((layer, [w.transpose(2, 3, 0, 1)]))
+            layer = layers.DepthwiseConv2D(w.shape[2], stride, padding="same")
+            kernel = w.transpose(2, 3, 0, 1) * scale[None, None, :, None]
         else:
-            layer = layers.Conv2D(w.shape[0], w.shape[2], stride, padding="same", use_bias=False)
-            assigned.append((layer, [w.transpose(2, 3, 1, 0)]))
-        return layer(x)
-
-    def bn(x, prefix, act=True):
-        layer = layers.BatchNormalization(epsilon=1e-3)
-        assigned.append((layer, [state[f"{prefix}.{n}"] for n in ("weight", "bias", "running_mean", "running_var")]))
+            layer = layers.Conv2D(w.shape[0], w.shape[2], stride, padding="same")
+            kernel = w.transpose(2, 3, 1, 0) * scale
+        assigned.append((layer, [kernel.astype(np.float32), bias]))
         x = layer(x)
         return layers.ReLU(6.0)(x) if act else x
 
     inputs = keras.Input((None, None, 3))
-    x = bn(conv(inputs, "_conv_stem.weight", 2), "_bn0")
+    x = conv_bn(inputs, "_conv_stem.weight", "_bn0", 2)
     block = 0
     for repeats, first_stride in _LITE0_STAGES:
         for r in range(repeats):
@@ -154,13 +154,13 @@ def build_efficientnet_lite0(state: dict[str, np.ndarray] | None):
             stride = first_stride if r == 0 else 1
             skip = x
             if f"{p}._expand_conv.weight" in state:
-                x = bn(conv(x, f"{p}._expand_conv.weight"), f"{p}._bn0")
-            x = bn(conv(x, f"{p}._depthwise_conv.weight", stride), f"{p}._bn1")
-            x = bn(conv(x, f"{p}._project_conv.weight"), f"{p}._bn2", act=False)
+                x = conv_bn(x, f"{p}._expand_conv.weight", f"{p}._bn0")
+            x = conv_bn(x, f"{p}._depthwise_conv.weight", f"{p}._bn1", stride)
+            x = conv_bn(x, f"{p}._project_conv.weight", f"{p}._bn2", act=False)
             if stride == 1 and skip.shape[-1] == x.shape[-1]:
                 x = layers.Add()([skip, x])
             block += 1
-    x = bn(conv(x, "_conv_head.weight"), "_bn1")
+    x = conv_bn(x, "_conv_head.weight", "_bn1")
     x = layers.GlobalAveragePooling2D()(x)
     fc = layers.Dense(EMBEDDING_SIZE)
     assigned.append((fc, [state["_fc.weight"].T, state["_fc.bias"]]))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import closing, nullcontext
+from contextlib import closing, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -179,48 +179,67 @@ def _model_digest(colorizer, options: RemasterOptions) -> str:
 
 
 class _FrameColourer:
-    """Turns decoded frames into a*b*: the model on the key frames in batches, then smoothing and
-    in-between frames (temporal.py)."""
+    """Runs the model on the key frames of each chunk of frames, in batches; the frames between
+    go on with no a*b* (the smoothing stage fills them)."""
 
     def __init__(self, info: VideoInfo, plan: ShotPlan | LivePlan, colorizer, options: RemasterOptions, clock: StageClock):
-        self.info, self.plan, self.colorizer, self.options, self.clock = info, plan, colorizer, options, clock
+        self.plan, self.colorizer, self.options, self.clock = plan, colorizer, options, clock
         self.table = grey_to_lightness_table(info.full_range)
         self.h, self.w = working_size(info.height, info.width, min(options.render_size, min(info.height, info.width)))
-        strength = options.smooth_strength if options.smooth else 0.0
-        self.smoother = TemporalSmoother(radius=options.smooth_radius, strength=strength, light_max=100.0,
-                                         key_interval=options.key_interval)
-        self.pending: list[YuvFrame] = []
+        self.pending: list[tuple[YuvFrame, np.ndarray]] = []
 
-    def push(self, frame: YuvFrame) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
-        """Frames whose smoothed a*b* is ready, as ((frame, lightness at a*b* size), a*b*)."""
-        self.pending.append(frame)
+    def lightness(self, frame: YuvFrame) -> tuple[YuvFrame, np.ndarray]:
+        """The frame with its L* at the working size (done in the decoding thread)."""
+        small = cv2.resize(frame.y, (self.w, self.h), interpolation=cv2.INTER_AREA)
+        return frame, self.table[small]
+
+    def push(self, frame: YuvFrame, light: np.ndarray) -> list[tuple[YuvFrame, int, np.ndarray, np.ndarray | None]]:
+        """Once a chunk is full: its frames as (frame, shot, L*, a*b* or None between key frames)."""
+        self.pending.append((frame, light))
         return self._run_batch() if len(self.pending) >= self.options.chunk_frames else []
 
-    def flush(self) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
-        done = self._run_batch() if self.pending else []
-        return done + self.smoother.flush()
+    def flush(self) -> list[tuple[YuvFrame, int, np.ndarray, np.ndarray | None]]:
+        return self._run_batch() if self.pending else []
 
     def _run_batch(self):
-        frames, self.pending = self.pending, []
+        pending, self.pending = self.pending, []
         start = time.perf_counter()
-        small = np.stack([cv2.resize(f.y, (self.w, self.h), interpolation=cv2.INTER_AREA) for f in frames])
-        light = self.table[small]
-        shots = [self.plan.shot_of(f.index) for f in frames]
-        keys = [i for i, (f, shot) in enumerate(zip(frames, shots)) if self._is_key(f.index, shot)]
-        ab: list[np.ndarray | None] = [None] * len(frames)
-        predicted = self.colorizer.predict_ab(light[keys], self.plan.embeddings[[shots[i] for i in keys]]) if keys else []
-        for i, ab_frame in zip(keys, predicted):
-            ab[i] = ab_frame
+        shots = [self.plan.shot_of(frame.index) for frame, _ in pending]
+        keys = [i for i, ((frame, _), shot) in enumerate(zip(pending, shots)) if self._is_key(frame.index, shot)]
+        ab: list[np.ndarray | None] = [None] * len(pending)
+        if keys:
+            light = np.stack([pending[i][1] for i in keys])
+            predicted = self.colorizer.predict_ab(light, self.plan.embeddings[[shots[i] for i in keys]])
+            for i, ab_frame in zip(keys, predicted):
+                ab[i] = ab_frame
         self.clock.add("colour", time.perf_counter() - start)
-        half = (self.w // 2, self.h // 2)
-        out = []
-        for frame, shot, l_small, ab_frame in zip(frames, shots, light, ab):
-            l_half = cv2.resize(l_small, half, interpolation=cv2.INTER_AREA)
-            out += self.clock.timed("smooth", self.smoother.push, (frame, l_half), shot, l_half, ab_frame)
-        return out
+        return [(frame, shot, light, ab_frame) for (frame, light), shot, ab_frame in zip(pending, shots, ab)]
 
     def _is_key(self, index: int, shot: int) -> bool:
         return (index - self.plan.shot_start(shot)) % self.options.key_interval == 0
+
+
+class _Smoothing:
+    """Temporal a*b* at half the working size (temporal.py): smooths key frames, fills the rest."""
+
+    def __init__(self, options: RemasterOptions, clock: StageClock):
+        strength = options.smooth_strength if options.smooth else 0.0
+        self.smoother = TemporalSmoother(radius=options.smooth_radius, strength=strength, light_max=100.0,
+                                         key_interval=options.key_interval)
+        self.clock = clock
+
+    def push(self, item) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
+        """Frames whose a*b* is ready, as ((frame, L* at a*b* size), a*b*)."""
+        frame, shot, light, ab = item
+        start = time.perf_counter()
+        half = (light.shape[1] // 2, light.shape[0] // 2)
+        l_half = cv2.resize(light, half, interpolation=cv2.INTER_AREA)
+        out = self.smoother.push((frame, l_half), shot, l_half, ab)
+        self.clock.add("smooth", time.perf_counter() - start)
+        return out
+
+    def flush(self) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
+        return self.smoother.flush()
 
 
 def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
@@ -235,19 +254,21 @@ def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: Vide
 
 def _colour_pass(source, output, format_name, info, plan, colorizer, options, segment_frames, store: SegmentStore,
                  done: list[Segment], warn, clock: StageClock) -> None:
-    """Second pass, for the frames no finished segment holds: decode (thread) -> model and
-    smoothing (this thread) -> upsample and encode into segments (thread)."""
+    """Second pass, for the frames no finished segment holds, as four stages joined by bounded
+    queues: decode (thread) -> model (this thread) -> smoothing (thread) -> upsample and encode
+    into segments (thread). The model's thread does nothing else, so it never waits on the rest."""
     start = len(done) * segment_frames
     if done and start >= plan.finish().frames:
         return  # every frame is in a segment already
     colourer = _FrameColourer(info, plan, colorizer, options, clock)
+    smoothing = _Smoothing(options, clock)
     # Frames before `start` are coloured again only as far as smoothing at `start` reaches back,
     # in whole batches aligned as in an uninterrupted run, so the result is the same.
     chunk = options.chunk_frames
-    warm_up = start - min(start, -(-colourer.smoother.reach // chunk) * chunk)
+    warm_up = start - min(start, -(-smoothing.smoother.reach // chunk) * chunk)
     bar = tqdm(total=info.frame_count or None, initial=start, desc=f"colouring {source.name}",
                unit="frame", disable=not options.progress)
-    queue_size = 2 * chunk
+    queue_size = chunk
     segments = SegmentWriter(store, info, output, format_name, crf=options.crf, preset=options.preset,
                              segment_frames=segment_frames, first_segment=len(done),
                              last_pts=done[-1].last_pts if done else None)
@@ -258,25 +279,40 @@ def _colour_pass(source, output, format_name, info, plan, colorizer, options, se
         clock.timed("encode", segments.write, frame.y, u, v, frame.pts)
         bar.update(1)
 
-    sink = BackgroundSink(encode, queue_size, "encode")
-
     def send(items) -> None:
         for item in items:
             (frame, _), _ = item
             if frame.index >= start:  # earlier ones only warmed up the smoothing
-                sink.put(item)
+                encoder.put(item)
 
-    decoded = background(decode_frames(source, info, on_warning=warn), queue_size, clock, "decode")
+    def decode():
+        for frame in decode_frames(source, info, on_warning=warn):
+            if frame.index >= warm_up:
+                yield colourer.lightness(frame)
+
+    encoder = BackgroundSink(encode, queue_size, "encode")
+    smoother = BackgroundSink(lambda item: send(smoothing.push(item)), queue_size, "smooth")
+    decoded = background(decode(), queue_size, clock, "decode")
     try:
         with closing(decoded) as frames:
-            for frame in frames:
-                if frame.index >= warm_up:
-                    send(colourer.push(frame))
-        send(colourer.flush())
-        sink.close()
+            for frame, light in frames:
+                for item in colourer.push(frame, light):
+                    smoother.put(item)
+        for item in colourer.flush():
+            smoother.put(item)
+        smoother.close()
+        send(smoothing.flush())
+        encoder.close()
         segments.close()
-    except BaseException:
-        sink.cancel()
+    except BaseException as error:
+        for stage in (smoother, encoder):
+            if isinstance(error, Exception):
+                # The later stages finish what the model has already coloured, so the
+                # segments they complete are kept for a resumed run.
+                with suppress(Exception):
+                    stage.close()
+            else:  # interrupted: stop now
+                stage.cancel()
         segments.abort()
         raise
     finally:

@@ -55,7 +55,7 @@ def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None,
                clock: StageClock | None = None) -> Iterator[_Shot]:
     """First pass: yields each shot, with its embedding (from a few frames spread over it), once it ends."""
     clock = clock or StageClock()
-    table = grey_to_lightness_table(info.full_range)
+    grey_of_luma = grey_from_lightness(grey_to_lightness_table(info.full_range))  # what the embedders see
     detector, sampler = CutDetector(), ShotSampler()
     start = count = 0
 
@@ -66,7 +66,7 @@ def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None,
     small_frames = decode_small_luma(source, EMBED_SHORT_SIDE, on_warning=on_warning)
     with closing(background(small_frames, 16, clock, "decode_small")) as frames:
         for _, luma in frames:
-            grey = grey_from_lightness(table[luma])
+            grey = grey_of_luma[luma]
             if clock.timed("shots", detector.push, grey):
                 yield close_shot(count)
                 start = count
