@@ -283,29 +283,29 @@ def _colour_pass(source, output, format_name, info, plan, colorizer, options, se
         for item in items:
             (frame, _), _ = item
             if frame.index >= start:  # earlier ones only warmed up the smoothing
-                encoder.put(item)
+                encode_stage.put(item)
 
     def decode():
         for frame in decode_frames(source, info, on_warning=warn):
             if frame.index >= warm_up:
                 yield colourer.lightness(frame)
 
-    encoder = BackgroundSink(encode, queue_size, "encode")
-    smoother = BackgroundSink(lambda item: send(smoothing.push(item)), queue_size, "smooth")
+    encode_stage = BackgroundSink(encode, queue_size, "encode")
+    smooth_stage = BackgroundSink(lambda item: send(smoothing.push(item)), queue_size, "smooth")
     decoded = background(decode(), queue_size, clock, "decode")
     try:
         with closing(decoded) as frames:
             for frame, light in frames:
                 for item in colourer.push(frame, light):
-                    smoother.put(item)
+                    smooth_stage.put(item)
         for item in colourer.flush():
-            smoother.put(item)
-        smoother.close()
+            smooth_stage.put(item)
+        smooth_stage.close()
         send(smoothing.flush())
-        encoder.close()
+        encode_stage.close()
         segments.close()
     except BaseException as error:
-        for stage in (smoother, encoder):
+        for stage in (smooth_stage, encode_stage):
             if isinstance(error, Exception):
                 # The later stages finish what the model has already coloured, so the
                 # segments they complete are kept for a resumed run.
