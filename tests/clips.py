@@ -127,3 +127,25 @@ def bad_inputs(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
     names = ["missing.mp4", "folder.mp4", "empty.mp4", "text.mp4", "image.mp4", "audio.mp4", "truncated.mp4"]
     return {name: tmp_path / name for name in names}
+
+
+class ColorizerWrapper:
+    """Stands in for a real colorizer, passing every attribute it does not override through to it."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+class RecordingColorizer(ColorizerWrapper):
+    """Wraps a colorizer and keeps the lightness of every frame it is asked to colour."""
+
+    def __init__(self, real):
+        super().__init__(real)
+        self.seen = []
+
+    def predict_ab(self, light, embedding, hints=None):
+        self.seen += list(light)
+        return self.real.predict_ab(light, embedding, hints)

@@ -65,6 +65,13 @@ def test_remaster_and_colorize_run_for_real(tmp_path, random_weights):
     assert sorted(p.name for p in (tmp_path / "coloured").iterdir()) == ["a_color.png", "b_color.jpg"]
 
 
-def test_train_rejects_bad_options(tmp_path):
-    result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "run"), "--crop", "30"])
-    assert result.exit_code == 2 and "multiple of 8" in result.output
+@pytest.mark.parametrize("args,message", [
+    (["--crop", "30"], "multiple of 32 for lite0_unet"),
+    (["--crop", "36", "--arch", "koalarization"], "multiple of 8 for koalarization"),
+    (["--arch", "vgg"], "--arch vgg"),
+    (["--head", "regression"], "lite0_unet: takes --head classification"),
+    (["--init", "missing.weights.h5"], "no such weights file"),
+])
+def test_train_rejects_bad_options(tmp_path, args, message):
+    result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "run"), *args])
+    assert result.exit_code == 2 and message in result.output

@@ -1,5 +1,6 @@
 """The colorizer, its weights file + config, and the embedders (real TensorFlow, small inputs)."""
 
+import json
 from pathlib import Path
 
 import h5py
@@ -23,20 +24,65 @@ from vidcolor.model import (
 EGYPTIAN_CAT, TABBY, TIGER_CAT = 285, 281, 282
 
 
-def classification_config():
+def classification_config(architecture="lite0_unet"):
     centres = chroma_bins.in_gamut_bins()
-    return ModelConfig(head="classification", bins=centres.tolist(), bin_weights=[1.0] * len(centres))
+    return ModelConfig(architecture, head="classification", bins=centres.tolist(), bin_weights=[1.0] * len(centres))
 
 
-@pytest.mark.parametrize("head", ["regression", "classification"])
-def test_model_is_fully_convolutional_with_half_size_output(head):
-    config = ModelConfig(head="regression") if head == "regression" else classification_config()
-    model = build_colorizer(config)
-    colorizer = Colorizer(model, config, embedder=object())
-    for h, w in [(32, 48), (64, 40)]:
+@pytest.mark.parametrize("architecture,head", [("koalarization", "regression"), ("koalarization", "classification"),
+                                               ("lite0_unet", "classification")])
+def test_model_is_fully_convolutional_with_half_size_output(architecture, head):
+    config = classification_config(architecture) if head == "classification" else ModelConfig(architecture, head=head)
+    colorizer = Colorizer(build_colorizer(config), config, embedder=object())
+    multiple = colorizer.input_multiple
+    assert multiple == (32 if architecture == "lite0_unet" else 8) and colorizer.output_stride == 2
+    for h, w in [(multiple * 2, multiple * 3), (multiple * 4, multiple * 2)]:
         ab = colorizer.predict_ab(np.full((2, h, w), 50.0, np.float32), np.zeros((2, 1000), np.float32))
         assert ab.shape == (2, h // 2, w // 2, 2)
         assert np.all(np.abs(ab) <= 128)
+
+
+def test_lite0_unet_starts_from_imagenet_and_its_encoder_taps_five_strides():
+    from vidcolor.embedders import _lite0_package_file, load_embedder
+    from vidcolor.torch_weights import load_state_dict
+
+    config = classification_config("lite0_unet")
+    model = build_colorizer(config, encoder_state=load_state_dict(_lite0_package_file()))
+    encoder = model.get_layer("encoder")
+    taps = encoder(np.zeros((1, 64, 96, 1), np.float32))
+    assert [(t.shape[1], t.shape[2]) for t in taps] == [(64 // s, 96 // s) for s in (2, 4, 8, 16, 32)]
+    # the encoder's first convolution is the embedder's: the same ImageNet weights
+    embedder = load_embedder("efficientnet_lite0").model
+    first = lambda m: next(layer for layer in m.layers if layer.__class__.__name__ == "Conv2D").get_weights()[0]
+    np.testing.assert_allclose(first(encoder), first(embedder), rtol=1e-6)
+
+
+def test_hints_are_inputs_of_lite0_unet_only():
+    light, emb = np.full((1, 64, 64), 50.0, np.float32), np.zeros((1, 1000), np.float32)
+    hints = np.zeros((1, 64, 64, 3), np.float32)
+    config = classification_config("lite0_unet")
+    unet = Colorizer(build_colorizer(config), config, embedder=object())
+    assert unet.accepts_hints and unet.predict_ab(light, emb, hints).shape == (1, 32, 32, 2)
+    np.testing.assert_allclose(unet.predict_ab(light, emb, hints), unet.predict_ab(light, emb), atol=1e-6)
+    config = classification_config("koalarization")
+    paper = Colorizer(build_colorizer(config), config, embedder=object())
+    with pytest.raises(ModelError, match="no colour hints"):
+        paper.predict_ab(light, emb, hints)
+
+
+def test_config_files_name_their_architecture_and_old_ones_are_the_papers(tmp_path):
+    config = classification_config("lite0_unet")
+    path = save(build_colorizer(config), config, tmp_path / "u.weights.h5")
+    assert json.loads(config_path(path).read_text())["architecture"] == "lite0_unet"
+    old = json.loads(config_path(path).read_text())
+    del old["architecture"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert ModelConfig.from_file(tmp_path / "old.json").architecture == "koalarization"
+    for text, message in [("", "not a vidcolor model config"), ("[1, 2]", "not a vidcolor model config"),
+                          ('{"architecture": "vgg"}', "unknown architecture 'vgg'")]:
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(ModelError, match=message):
+            ModelConfig.from_file(tmp_path / "bad.json")
 
 
 def test_weights_file_round_trips_to_identical_outputs(tmp_path, monkeypatch):
@@ -48,7 +94,7 @@ def test_weights_file_round_trips_to_identical_outputs(tmp_path, monkeypatch):
     loaded = load_colorizer(path)
     assert loaded.config.head == "classification" and loaded.config.embedder == "efficientnet_lite0"
     rng = np.random.default_rng(0)
-    light = rng.uniform(0, 100, (2, 32, 40)).astype(np.float32)
+    light = rng.uniform(0, 100, (2, 32, 64)).astype(np.float32)
     emb = rng.normal(size=(2, 1000)).astype(np.float32)
     original = Colorizer(model, config, embedder=object()).predict_ab(light, emb)
     np.testing.assert_array_equal(loaded.predict_ab(light, emb), original)
@@ -63,17 +109,17 @@ def test_precision_is_chosen_for_the_machine_or_as_asked(tmp_path, monkeypatch):
     assert choose_precision("mixed_float16") == "mixed_float16"
     with pytest.raises(ModelError, match="precision 'half'"):
         choose_precision("half")
-    config = ModelConfig(head="regression")
+    config = ModelConfig("koalarization", head="regression")
     path = save(build_colorizer(config), config, tmp_path / "r.weights.h5")
     loaded = load_colorizer(path, precision="float32")
     assert loaded.precision == "float32" and loaded.batch_size == 8  # CPU: batches of 8
-    assert loaded.model.layers[1].compute_dtype == "float32"
+    assert all(layer.compute_dtype == "float32" for layer in loaded.model.layers[3:])
 
 
 def test_missing_weights_and_config_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="no weights file"):
         load_colorizer(tmp_path / "none.weights.h5")
-    config = ModelConfig(head="regression")
+    config = ModelConfig("koalarization", head="regression")
     path = save(build_colorizer(config), config, tmp_path / "r.weights.h5")
     config_path(path).unlink()
     with pytest.raises(ModelError, match="config"):
@@ -134,7 +180,7 @@ def test_model_leaves_one_core_to_the_other_stages_unless_told(tmp_path, user_se
     import subprocess
     import sys
 
-    config = ModelConfig(head="regression")
+    config = ModelConfig("koalarization", head="regression")
     path = save(build_colorizer(config), config, tmp_path / "r.weights.h5")
     env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
     if user_setting:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from clips import audio_packets, make_clip, read_video
+from clips import RecordingColorizer, audio_packets, make_clip, read_video
 
 import vidcolor
 from vidcolor import chroma_bins
@@ -52,20 +52,6 @@ def test_two_shot_film_keeps_frames_timestamps_sound_and_lightness(tmp_path, col
     chroma = np.stack([np.abs(f.u.astype(int) - 128) + np.abs(f.v.astype(int) - 128) for f in decode_frames(result.output)])
     assert chroma.mean() > 1.0  # it is in colour now
     assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4", "film_color.mp4"]
-
-
-class RecordingColorizer:
-    """Wraps a colorizer and keeps the lightness of every frame it is asked to colour."""
-
-    def __init__(self, real):
-        self.real, self.seen = real, []
-
-    def embed(self, grey):
-        return self.real.embed(grey)
-
-    def predict_ab(self, light, embedding):
-        self.seen += list(light)
-        return self.real.predict_ab(light, embedding)
 
 
 def test_the_model_sees_every_nth_frame_of_each_shot_and_flow_fills_the_rest(tmp_path, colorizer):

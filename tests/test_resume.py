@@ -11,7 +11,7 @@ from itertools import pairwise
 import av
 import numpy as np
 import pytest
-from clips import audio_packets, make_clip, read_video
+from clips import ColorizerWrapper, audio_packets, make_clip, read_video
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
@@ -23,11 +23,11 @@ from vidcolor.segments import parts_folder
 SETTINGS = {"render_size": 32, "batch_size": 2, "key_interval": 2, "segment_frames": 8, "crf": 0, "progress": False}
 
 
-class Counting:
+class Counting(ColorizerWrapper):
     """A colorizer that counts the (key) frames it colours and can stop at a given model call."""
 
     def __init__(self, real):
-        self.real, self.model, self.config, self.precision = real, real.model, real.config, real.precision
+        super().__init__(real)
         self.frames = self.calls = self.embeds = 0
         self.stop_at: tuple[int, BaseException] | None = None
 
@@ -35,12 +35,12 @@ class Counting:
         self.embeds += 1
         return self.real.embed(grey)
 
-    def predict_ab(self, light, embedding):
+    def predict_ab(self, light, embedding, hints=None):
         self.calls += 1
         if self.stop_at and self.calls == self.stop_at[0]:
             raise self.stop_at[1]
         self.frames += len(light)
-        return self.real.predict_ab(light, embedding)
+        return self.real.predict_ab(light, embedding, hints)
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +96,11 @@ KILLED_RUN = textwrap.dedent(f"""
     colorizer = load_colorizer(weights)
     real, calls = colorizer.predict_ab, []
 
-    def predict_ab(light, embedding):
+    def predict_ab(light, embedding, hints=None):
         calls.append(len(light))
         if len(calls) == 4:  # frames 0-11 are coloured, 0-7 filled and smoothed: segments 0 and 1 can be finished
             time.sleep(600)  # and here it waits for SIGKILL
-        return real(light, embedding)
+        return real(light, embedding, hints)
 
     colorizer.predict_ab = predict_ab
     remaster(src, out, RemasterOptions(**{KILLED_SETTINGS!r}), colorizer=colorizer)

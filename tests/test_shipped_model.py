@@ -36,3 +36,26 @@ def test_shipped_model_colours_a_photo_better_than_grey(shipped, photo):
     assert colourfulness(coloured) > 10.0  # well above a grey picture's 0
     assert ciede2000(coloured, truth) < ciede2000(grey, truth)
     assert np.abs(coloured.astype(int) - grey.astype(int)).mean() > 2.0
+
+
+def test_a_hint_moves_the_colour_in_its_region_toward_it_and_leaves_the_rest(shipped):
+    """The shipped model's pull toward a hint is still weak and not yet reliable (see the model card):
+    on the median it is there; no hint changes colours far from it."""
+    from vidcolor import hints, render
+    from vidcolor.color import lightness
+    from vidcolor.stills import colorize_lightness
+
+    light = lightness(skimage.data.coffee())  # 400 x 600
+    h, w = render.model_size(*light.shape, 224, shipped)
+    plain = colorize_lightness(shipped, light)
+    ratios = []
+    for x, y in [(0.3, 0.3), (0.7, 0.5), (0.5, 0.8)]:
+        for colour in [(-5.0, -45.0), (60.0, 40.0), (-40.0, 40.0)]:
+            hinted = colorize_lightness(shipped, light, hints=hints.place(h, w, [(x, y, colour)], size=7))
+            cy, cx = int(y * (light.shape[0] - 1)), int(x * (light.shape[1] - 1))
+            near = (slice(cy - 6, cy + 6), slice(cx - 6, cx + 6))
+            distance = lambda ab: np.linalg.norm(ab[near].reshape(-1, 2).mean(0) - colour)
+            ratios.append(distance(hinted) / distance(plain))
+            far = (slice(0, 60), slice(0, 60)) if y > 0.5 or x > 0.5 else (slice(-60, None), slice(-60, None))
+            assert np.abs(hinted[far] - plain[far]).mean() < 2.0
+    assert np.median(ratios) < 0.97

@@ -51,23 +51,18 @@ def test_tiny_run_writes_weights_pictures_and_its_loss_falls(photo_dirs, tmp_pat
     assert (tmp_path / "run" / "cache" / "efficientnet_lite0.npy").is_file()
 
 
-def test_resume_continues_exactly_where_it_stopped(photo_dirs, tmp_path):
+@pytest.mark.parametrize("architecture,head", [("lite0_unet", "classification"), ("koalarization", "regression")])
+def test_resume_continues_exactly_where_it_stopped(photo_dirs, tmp_path, architecture, head):
+    """For lite0_unet the resume falls on the switch from the frozen encoder to fine-tuning."""
     train_dir, _ = photo_dirs
-    straight = train(tiny(train_dir, tmp_path / "straight", head="regression", epochs=2), progress=False)
-    train(tiny(train_dir, tmp_path / "split", head="regression", epochs=1), progress=False)
+    settings = dict(architecture=architecture, head=head)
+    straight = train(tiny(train_dir, tmp_path / "straight", epochs=2, **settings), progress=False)
+    train(tiny(train_dir, tmp_path / "split", epochs=1, **settings), progress=False)
     state = json.loads((tmp_path / "split" / "checkpoint" / "state.json").read_text())
-    assert state["step"] == PRESETS["tiny"]["steps_per_epoch"]
-    resumed = train(tiny(train_dir, tmp_path / "split", head="regression", epochs=2, resume=True), progress=False)
+    assert state["step"] == PRESETS["tiny"]["steps_per_epoch"] == PRESETS["tiny"]["freeze_steps"]
+    resumed = train(tiny(train_dir, tmp_path / "split", epochs=2, resume=True, **settings), progress=False)
     assert json.loads((tmp_path / "split" / "checkpoint" / "state.json").read_text())["step"] == 2 * state["step"]
-    import h5py
-
-    def weights(path):
-        with h5py.File(path) as f:
-            arrays = []
-            f.visit(lambda name: arrays.append(np.array(f[name])) if isinstance(f[name], h5py.Dataset) else None)
-            return arrays
-
-    for a, b in zip(weights(straight), weights(resumed)):
+    for a, b in zip(h5_arrays(straight), h5_arrays(resumed), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -78,3 +73,66 @@ def test_a_second_run_into_the_same_folder_needs_resume(photo_dirs, tmp_path):
     train(tiny(train_dir, tmp_path / "run", epochs=1), progress=False)
     with pytest.raises(InputError, match="--resume"):
         train(tiny(train_dir, tmp_path / "run", epochs=1), progress=False)
+
+
+def h5_arrays(path):
+    import h5py
+
+    with h5py.File(path) as f:
+        arrays = []
+        f.visit(lambda name: arrays.append(np.array(f[name])) if isinstance(f[name], h5py.Dataset) else None)
+        return arrays
+
+
+def encoder_weights(path):
+    from vidcolor.model import load_model
+
+    return load_model(path)[1].get_layer("encoder").get_weights()
+
+
+def test_the_imagenet_encoder_is_frozen_first_then_fine_tuned(photo_dirs, tmp_path):
+    from vidcolor.embedders import _lite0_package_file
+    from vidcolor.model import build_colorizer
+    from vidcolor.torch_weights import load_state_dict
+
+    train_dir, _ = photo_dirs
+    train(tiny(train_dir, tmp_path / "run", epochs=2), progress=False)  # frozen for the first 4 steps (epoch 1)
+    epochs = tmp_path / "run" / "epochs"
+    config = json.loads((epochs / "epoch001.json").read_text())
+    assert config["architecture"] == "lite0_unet" and config["trained"]["freeze_steps"] == 4
+    from vidcolor.model import ModelConfig
+
+    imagenet = build_colorizer(ModelConfig.from_file(epochs / "epoch001.json"),
+                               encoder_state=load_state_dict(_lite0_package_file())).get_layer("encoder").get_weights()
+    for a, b in zip(encoder_weights(epochs / "epoch001.weights.h5"), imagenet):
+        np.testing.assert_array_equal(a, b)
+    changed = [not np.array_equal(a, b) for a, b in zip(encoder_weights(epochs / "epoch002.weights.h5"), imagenet)]
+    assert sum(changed) > len(changed) // 2
+
+
+def test_init_starts_from_the_given_weights(photo_dirs, tmp_path):
+    train_dir, _ = photo_dirs
+    first = train(tiny(train_dir, tmp_path / "first", epochs=1), progress=False)
+    again = train(tiny(train_dir, tmp_path / "again", epochs=1, init=first, learning_rate=0.0), progress=False)
+    for a, b in zip(h5_arrays(first), h5_arrays(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads(again.with_name("vidcolor.json").read_text())["trained"]["init"] == str(first)
+
+
+def test_the_same_training_runs_under_jax_and_its_weights_load_in_tensorflow(photo_dirs, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    from vidcolor.model import load_colorizer
+
+    train_dir, _ = photo_dirs
+    env = {**os.environ, "KERAS_BACKEND": "jax", "VIDCOLOR_PRECISION": "float32"}
+    subprocess.run([sys.executable, "-m", "vidcolor", "train", str(train_dir), str(tmp_path / "run"), "--preset", "tiny",
+                    "-q"], env=env, check=True, capture_output=True)
+    path = tmp_path / "run" / "vidcolor.weights.h5"
+    assert json.loads(path.with_name("vidcolor.json").read_text())["trained"]["backend"] == "jax"
+    colorizer = load_colorizer(path, precision="float32")  # this process runs TensorFlow
+    ab = colorizer.predict_ab(np.full((1, 64, 64), 50.0, np.float32), np.zeros((1, 1000), np.float32))
+    assert ab.shape == (1, 32, 32, 2) and np.isfinite(ab).all()

@@ -203,36 +203,51 @@ def batch(
 
 @app.command()
 def train(
-    data_dir: Path = typer.Argument(..., help="Folder of colour images (searched recursively)."),
+    data_dir: Path = typer.Argument(..., help="Folder of colour images (searched recursively; each subfolder a source)."),
     run_dir: Path = typer.Argument(..., help="Folder for the cache, checkpoints, pictures and the final weights."),
     val_dir: Optional[Path] = typer.Option(None, "--val", help="Held-out colour images, scored after each epoch."),
-    head: str = typer.Option("classification", "--head", help="classification (vivid) or regression (the paper's MSE)."),
-    embedder: str = typer.Option("efficientnet_lite0", "--embedder", help="efficientnet_lite0 or inception_resnet_v2."),
-    crop: int = typer.Option(128, "--crop", min=16, help="Training crop size (multiple of 8)."),
+    arch: str = typer.Option("lite0_unet", "--arch", help="lite0_unet (pretrained encoder, hints) or koalarization (the paper's)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (e.g. the shipped model) to fine-tune."),
+    head: str = typer.Option("classification", "--head", help="classification (vivid) or regression (the paper's MSE; koalarization only)."),
+    embedder: str = typer.Option("efficientnet_lite0", "--embedder", help="efficientnet_lite0 or inception_resnet_v2 (koalarization only)."),
+    crop: int = typer.Option(192, "--crop", min=16, help="Training crop size (multiple of 32 for lite0_unet, 8 for koalarization)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     epochs: int = typer.Option(10, "--epochs", min=1),
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1),
     learning_rate: float = typer.Option(1e-3, "--lr"),
+    freeze_steps: int = typer.Option(2000, "--freeze-steps", min=0, help="lite0_unet: steps with the pretrained encoder frozen."),
+    finetune_scale: float = typer.Option(0.25, "--finetune-scale", min=0.0, help="Learning rate after --freeze-steps, relative to --lr."),
+    degrade: float = typer.Option(0.6, "--degrade", min=0.0, max=1.0, help="Share of samples made to look like archive film."),
+    hints: float = typer.Option(0.5, "--hints", min=0.0, max=1.0, help="Share of samples given colour hints from the truth."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in RUN_DIR from its last checkpoint."),
     preset: Optional[str] = typer.Option(None, "--preset", help="tiny: a few steps on small crops (for tests)."),
     quiet: bool = QuietOption,
 ) -> None:
-    """Train a colorizer on any folder of colour photos (resumable)."""
+    """Train a colorizer on any folder of colour photos (resumable; TensorFlow or, with KERAS_BACKEND=jax, JAX)."""
     from .train import PRESETS, TrainOptions
     from .train import train as run_train
 
-    if crop % 8:
-        _fail(f"--crop {crop}: must be a multiple of 8", 2)
+    multiple = 32 if arch == "lite0_unet" else 8
+    if arch not in ("lite0_unet", "koalarization"):
+        _fail(f"--arch {arch}: must be lite0_unet or koalarization", 2)
+    if crop % multiple:
+        _fail(f"--crop {crop}: must be a multiple of {multiple} for {arch}", 2)
     if head not in ("classification", "regression"):
         _fail(f"--head {head}: must be classification or regression", 2)
+    if arch == "lite0_unet" and (head != "classification" or embedder != "efficientnet_lite0"):
+        _fail("--arch lite0_unet: takes --head classification and --embedder efficientnet_lite0", 2)
+    if init is not None and not init.is_file():
+        _fail(f"--init {init}: no such weights file", 2)
     values = dict(crop=crop, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch)
     if preset:
         if preset not in PRESETS:
             _fail(f"--preset {preset}: unknown (known: {', '.join(PRESETS)})", 2)
         values.update(PRESETS[preset])
-    options = TrainOptions(data_dir=data_dir, run_dir=run_dir, val_dir=val_dir, head=head, embedder=embedder,
-                           learning_rate=learning_rate, seed=seed, resume=resume, **values)
+    values.setdefault("freeze_steps", freeze_steps)
+    options = TrainOptions(data_dir=data_dir, run_dir=run_dir, val_dir=val_dir, architecture=arch, init=init, head=head,
+                           embedder=embedder, learning_rate=learning_rate, finetune_scale=finetune_scale,
+                           degrade=degrade, with_hints=hints, seed=seed, resume=resume, **values)
     path = _run(lambda: run_train(options, progress=not quiet))
     typer.echo(str(path))
 

@@ -127,56 +127,75 @@ def build_efficientnet_lite0(state: dict[str, np.ndarray] | None):
     import keras
     from keras import layers
 
-    state = state or _lite0_shapes()
-    assigned: list[tuple] = []
-
-    def conv_bn(x, key, prefix, stride=1, act=True):
-        w = state[key]
-        gamma, beta, mean, var = (state[f"{prefix}.{n}"] for n in ("weight", "bias", "running_mean", "running_var"))
-        scale = gamma / np.sqrt(var + 1e-3)
-        bias = (beta - mean * scale).astype(np.float32)
-        if w.shape[1] == 1 and key.endswith("_depthwise_conv.weight"):
-            layer = layers.DepthwiseConv2D(w.shape[2], stride, padding="same")
-            kernel = w.transpose(2, 3, 0, 1) * scale[None, None, :, None]
-        else:
-            layer = layers.Conv2D(w.shape[0], w.shape[2], stride, padding="same")
-            kernel = w.transpose(2, 3, 1, 0) * scale
-        assigned.append((layer, [kernel.astype(np.float32), bias]))
-        x = layer(x)
-        return layers.ReLU(6.0)(x) if act else x
-
+    state = state or lite0_shapes()
     inputs = keras.Input((None, None, 3))
-    x = conv_bn(inputs, "_conv_stem.weight", "_bn0", 2)
-    block = 0
-    for repeats, first_stride in _LITE0_STAGES:
-        for r in range(repeats):
-            p = f"_blocks.{block}"
-            stride = first_stride if r == 0 else 1
-            skip = x
-            if f"{p}._expand_conv.weight" in state:
-                x = conv_bn(x, f"{p}._expand_conv.weight", f"{p}._bn0")
-            x = conv_bn(x, f"{p}._depthwise_conv.weight", f"{p}._bn1", stride)
-            x = conv_bn(x, f"{p}._project_conv.weight", f"{p}._bn2", act=False)
-            if stride == 1 and skip.shape[-1] == x.shape[-1]:
-                x = layers.Add()([skip, x])
-            block += 1
-    x = conv_bn(x, "_conv_head.weight", "_bn1")
+    _, x, assigned = lite0_trunk(inputs, state)
+    x = _conv_bn(x, state, "_conv_head.weight", "_bn1", assigned)
     x = layers.GlobalAveragePooling2D()(x)
     fc = layers.Dense(EMBEDDING_SIZE)
     assigned.append((fc, [state["_fc.weight"].T, state["_fc.bias"]]))
     outputs = fc(x)
     model = keras.Model(inputs, outputs, name="efficientnet_lite0")
+    assign_weights(assigned, state)
+    return model
+
+
+def lite0_trunk(x, state: dict[str, np.ndarray], dtype=None):
+    """Lite0's convolutional stages on `x`: (features at strides 2, 4, 8, 16 and 32, the last
+    stage's output, [(layer, weights)] to assign once the model is built)."""
+    from keras import layers
+
+    assigned: list[tuple] = []
+    x = _conv_bn(x, state, "_conv_stem.weight", "_bn0", assigned, 2, dtype=dtype)
+    taps, block = [], 0
+    for repeats, first_stride in _LITE0_STAGES:
+        for r in range(repeats):
+            p = f"_blocks.{block}"
+            stride = first_stride if r == 0 else 1
+            if stride == 2 and block > 0:
+                taps.append(x)  # the last feature map before each downsampling
+            skip = x
+            if f"{p}._expand_conv.weight" in state:
+                x = _conv_bn(x, state, f"{p}._expand_conv.weight", f"{p}._bn0", assigned, dtype=dtype)
+            x = _conv_bn(x, state, f"{p}._depthwise_conv.weight", f"{p}._bn1", assigned, stride, dtype=dtype)
+            x = _conv_bn(x, state, f"{p}._project_conv.weight", f"{p}._bn2", assigned, act=False, dtype=dtype)
+            if stride == 1 and skip.shape[-1] == x.shape[-1]:
+                x = layers.Add(dtype=dtype)([skip, x])
+            block += 1
+    taps.append(x)
+    return taps, x, assigned
+
+
+def assign_weights(assigned: list[tuple], state: dict) -> None:
     if not isinstance(state, _ShapeOnly):
         for layer, values in assigned:
             layer.set_weights(values)
-    return model
+
+
+def _conv_bn(x, state, key, prefix, assigned, stride=1, act=True, dtype=None):
+    """A PyTorch conv + batch norm pair as one Keras convolution with the norm folded in."""
+    from keras import layers
+
+    w = state[key]
+    gamma, beta, mean, var = (state[f"{prefix}.{n}"] for n in ("weight", "bias", "running_mean", "running_var"))
+    scale = gamma / np.sqrt(var + 1e-3)
+    bias = (beta - mean * scale).astype(np.float32)
+    if w.shape[1] == 1 and key.endswith("_depthwise_conv.weight"):
+        layer = layers.DepthwiseConv2D(w.shape[2], stride, padding="same", dtype=dtype)
+        kernel = w.transpose(2, 3, 0, 1) * scale[None, None, :, None]
+    else:
+        layer = layers.Conv2D(w.shape[0], w.shape[2], stride, padding="same", dtype=dtype)
+        kernel = w.transpose(2, 3, 1, 0) * scale
+    assigned.append((layer, [kernel.astype(np.float32), bias]))
+    x = layer(x)
+    return layers.ReLU(6.0, dtype=dtype)(x) if act else x
 
 
 class _ShapeOnly(dict):
     """Zero arrays of the Lite0 shapes: builds the graph when weights come from a Keras file."""
 
 
-def _lite0_shapes() -> _ShapeOnly:
+def lite0_shapes() -> _ShapeOnly:
     s = _ShapeOnly()
 
     def conv(key, out, inp, k):

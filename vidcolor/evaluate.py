@@ -54,7 +54,7 @@ def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | N
     """`vidcolor evaluate`: a folder of colour photos, or a colour video (key_interval: see RemasterOptions)."""
     from .errors import InputError
     from .images import read_image
-    from .train import list_images
+    from .images import list_images
 
     source = Path(source)
     if not source.exists():

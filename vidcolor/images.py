@@ -43,3 +43,14 @@ def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
         partial.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
+
+
+def list_images(folder: str | Path, limit: int | None = None) -> list[Path]:
+    """The image files under a folder (recursively), sorted; at most `limit`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder of images")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"{folder}: no images found")
+    return files[:limit] if limit else files

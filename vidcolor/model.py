@@ -1,34 +1,31 @@
-"""The Deep Koalarization colorizer (Keras 3), its config, and loading a weights file.
+"""The colorizer seam: a model config, builders by architecture name, the Colorizer the
+pipeline talks to, and loading a weights file.
 
-Encoder (L* -> H/8 x W/8 x 256), fusion with a 1000-d ImageNet embedding tiled
-over the grid, decoder up to H/2 x W/2. The paper's last nearest x2 upsampling
-is left to the pipeline's edge-aware upsampler, which goes from H/2 straight to
-full resolution guided by the original lightness.
+Architectures (``ModelConfig.architecture``):
+- ``lite0_unet`` (default, shipped): Koalarization fusion on a pretrained EfficientNet-Lite0
+  encoder with a U-Net decoder and hint inputs (unet.py);
+- ``koalarization``: the paper's encoder trained from scratch (koalarization.py).
 
-Two output heads share that body:
-- ``regression``: tanh a*b* scaled to [-1, 1], trained with MSE (the paper);
-- ``classification``: logits over quantised a*b* bins, trained with rebalanced
-  cross-entropy and decoded with the annealed mean (Zhang et al. 2016).
-
-A weights file ``NAME.weights.h5`` travels with ``NAME.json`` (a ModelConfig),
-so a file rebuilds its own model.
+Both predict a*b* at half the input size. A weights file ``NAME.weights.h5`` travels with
+``NAME.json`` (a ModelConfig), so a file rebuilds its own model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-import keras
 import numpy as np
-from keras import layers
 
-from .color import AB_SCALE, scale_lightness
+from .color import AB_SCALE, scale_ab, scale_lightness
 from .errors import ModelError
 
 HEADS = ("regression", "classification")
+ARCHITECTURES = ("lite0_unet", "koalarization")
 WEIGHTS_NAME = "vidcolor.weights.h5"
 
 
@@ -45,6 +42,7 @@ def default_weights() -> Path:
 
 @dataclass
 class ModelConfig:
+    architecture: str = "lite0_unet"
     embedder: str = "efficientnet_lite0"
     head: str = "classification"
     embedding_size: int = 1000
@@ -53,24 +51,55 @@ class ModelConfig:
     bins: list = field(default_factory=list)  # (Q, 2) a*b* centres, classification only
     bin_weights: list = field(default_factory=list)  # (Q,) rebalancing weights, training only
     temperature: float = 0.38
+    # Decoding: 0 keeps the distribution as trained (with rare, saturated colours weighted up); 1 takes
+    # that class rebalancing back out, which keeps whites and greys neutral. Chosen on validation photos.
+    prior_correction: float = 0.0
     # Batch normalisation after each convolution (with He initialisation). The paper's plain
     # ReLU stack trained here lost its whole encoder to dead units within a few epochs, leaving
     # only the embedding to colour by (one tint per picture); Iizuka et al. and Zhang et al. use it too.
     batch_norm: bool = True
     trained: dict = field(default_factory=dict)  # provenance, filled in by training
-    format_version: int = 1
+    format_version: int = 2
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 
     @classmethod
     def from_file(cls, path: Path) -> "ModelConfig":
-        data = json.loads(Path(path).read_text())
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        config = cls(**known)
+        try:
+            data = json.loads(Path(path).read_text())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            data.setdefault("architecture", "koalarization")  # format 1 files came before the choice
+            config = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (OSError, ValueError, TypeError) as exc:
+            raise ModelError(f"{path}: not a vidcolor model config ({exc})".splitlines()[0]) from None
         if config.head not in HEADS:
             raise ModelError(f"{path}: unknown head {config.head!r}")
+        if config.architecture not in ARCHITECTURES:
+            raise ModelError(f"{path}: unknown architecture {config.architecture!r} (known: {', '.join(ARCHITECTURES)})")
+        if config.architecture == "lite0_unet" and (config.head != "classification" or config.embedder != "efficientnet_lite0"):
+            raise ModelError(f"{path}: lite0_unet needs the classification head and the efficientnet_lite0 embedder")
         return config
+
+
+def _architecture(name: str):
+    """The module that builds an architecture: build(config, precision, ...), OUTPUT_STRIDE, INPUT_MULTIPLE."""
+    if name == "lite0_unet":
+        from . import unet
+
+        return unet
+    if name == "koalarization":
+        from . import koalarization
+
+        return koalarization
+    raise ModelError(f"unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
+
+
+def build_colorizer(config: ModelConfig, precision: str = "float32", **kwargs):
+    """The Keras model of `config.architecture` (kwargs: builder options, e.g. encoder_state for lite0_unet)."""
+    module = _architecture(config.architecture)
+    return module.build(config, precision, **kwargs)
 
 
 def config_path(weights: Path) -> Path:
@@ -78,108 +107,52 @@ def config_path(weights: Path) -> Path:
     return weights.with_name(name + ".json")
 
 
-def build_colorizer(config: ModelConfig, precision: str = "float32"):
-    """Keras model: inputs (L in [-1, 1] of shape (B, H, W, 1), embedding (B, 1000)) -> H/2 x W/2 output.
-
-    `precision` is a Keras dtype policy ('float32', 'mixed_bfloat16', ...); the
-    output layer always computes in float32.
-    """
-
-    def conv(x, filters, stride=1, kernel=3, name=None):
-        if not config.batch_norm:  # the paper's plain form
-            return layers.Conv2D(filters, kernel, stride, padding="same", activation="relu", name=name, dtype=precision)(x)
-        x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, kernel_initializer="he_normal",
-                          name=name, dtype=precision)(x)
-        x = layers.BatchNormalization(dtype=precision)(x)
-        return layers.ReLU(dtype=precision)(x)
-
-    light = keras.Input((None, None, 1), name="lightness")
-    embedding = keras.Input((config.embedding_size,), name="embedding")
-    x = conv(light, 64, 2)
-    x = conv(x, 128)
-    x = conv(x, 128, 2)
-    x = conv(x, 256)
-    x = conv(x, 256, 2)
-    x = conv(x, 512)
-    x = conv(x, 512)
-    x = conv(x, 256)
-    x = layers.Concatenate(dtype=precision)([x, TileEmbedding(dtype=precision)([x, embedding])])
-    x = conv(x, 256, kernel=1, name="fusion")
-    x = conv(x, 128)
-    x = layers.UpSampling2D(2, dtype=precision)(x)
-    x = conv(x, 64)
-    x = conv(x, 64)
-    x = layers.UpSampling2D(2, dtype=precision)(x)
-    x = conv(x, 32)
-    if config.head == "regression":
-        out = layers.Conv2D(2, 3, padding="same", activation="tanh", dtype="float32", name="ab")(x)
-    else:
-        out = layers.Conv2D(len(config.bins), 1, dtype="float32", name="ab_logits")(x)
-    return keras.Model([light, embedding], out, name=f"koalarization_{config.head}")
-
-
-def fold_batch_norm(model, config: ModelConfig, precision: str = "float32"):
-    """The same function as `model` without its BatchNormalization layers, for inference.
-
-    Each BN after a convolution becomes part of that convolution's weights and bias
-    (w * g / sqrt(v + eps), b - m * g / sqrt(v + eps)), which makes the model as fast
-    as the plain stack: BN layers cost about 60% more time on CPU.
-    """
-    plain = build_colorizer(replace(config, batch_norm=False), precision)
-    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
-    norms = {id(conv): _next_norm(model, conv) for conv in convs}
-    plain_convs = [layer for layer in plain.layers if isinstance(layer, layers.Conv2D)]
-    for conv, target in zip(convs, plain_convs, strict=True):
-        weights = conv.get_weights()
-        norm = norms[id(conv)]
-        if norm is None:
-            target.set_weights(weights)
-            continue
-        gamma, beta, mean, variance = norm.get_weights()
-        scale = gamma / np.sqrt(variance + norm.epsilon)
-        target.set_weights([weights[0] * scale, beta - mean * scale])
-    return plain
-
-
-def _next_norm(model, conv):
-    """The BatchNormalization layer fed by `conv`, if any."""
-    for node in conv._outbound_nodes:
-        if isinstance(node.operation, layers.BatchNormalization):
-            return node.operation
-    return None
-
-
-class TileEmbedding(keras.layers.Layer):
-    """Repeat a (B, D) embedding over the spatial grid of a (B, h, w, C) feature map."""
-
-    def call(self, inputs):
-        features, embedding = inputs
-        shape = keras.ops.shape(features)
-        tiled = keras.ops.reshape(embedding, (shape[0], 1, 1, -1))
-        return keras.ops.broadcast_to(tiled, (shape[0], shape[1], shape[2], keras.ops.shape(embedding)[-1]))
-
-
 def save(model, config: ModelConfig, path: Path) -> Path:
-    """Write NAME.weights.h5 and NAME.json atomically (temp names, then rename)."""
+    """Write NAME.weights.h5 and NAME.json atomically (temp names, then rename).
+
+    Only the model's weights go in the file: a model compiled for training is copied into a
+    plain one first, or Keras would add the optimizer's state (twice the decoder's size).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if getattr(model, "optimizer", None) is not None:
+        plain = build_colorizer(config)
+        plain.set_weights(model.get_weights())
+        model = plain
     partial = path.with_name(f".{os.getpid()}.partial.weights.h5")
     model.save_weights(str(partial))
-    cfg = config_path(path)
-    cfg_partial = cfg.with_name(f".{os.getpid()}.partial.json")
-    cfg_partial.write_text(config.to_json())
     os.replace(partial, path)
-    os.replace(cfg_partial, cfg)
+    write_config(config, config_path(path))
+    return path
+
+
+def write_config(config: ModelConfig, path: Path) -> Path:
+    partial = path.with_name(f".{os.getpid()}.partial.json")
+    partial.write_text(config.to_json())
+    os.replace(partial, path)
     return path
 
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
-def _gpus() -> list:
+def gpus() -> list:
+    """The GPUs the Keras backend sees (TensorFlow uses one by itself when it sees it)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [d for d in jax.devices() if d.platform == "gpu"]
     import tensorflow as tf
 
     return tf.config.list_physical_devices("GPU")
+
+
+def logit_stride(config: ModelConfig) -> int:
+    """How much smaller than its input the model's own output is (training targets are made that size)."""
+    module = _architecture(config.architecture)
+    return getattr(module, "LOGIT_STRIDE", module.OUTPUT_STRIDE)
 
 
 def choose_precision(requested: str = "auto") -> str:
@@ -194,11 +167,15 @@ def choose_precision(requested: str = "auto") -> str:
         raise ModelError(f"precision {requested!r}: must be one of {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested
-    gpus = _gpus()
-    if gpus:
+    found = gpus()
+    if found:
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return "mixed_bfloat16"
         import tensorflow as tf
 
-        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0)
+        capability = tf.config.experimental.get_device_details(found[0]).get("compute_capability") or (0, 0)
         return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
     try:
         flags = Path("/proc/cpuinfo").read_text()
@@ -216,7 +193,9 @@ def _share_cores() -> None:
     transcode's time with a pool of one, 1.55x with TensorFlow's pool of two. Left alone on a GPU, where
     the user set TF_NUM_INTRAOP_THREADS, or once TensorFlow has started.
     """
-    if os.environ.get("TF_NUM_INTRAOP_THREADS") or _gpus():
+    import keras
+
+    if keras.backend.backend() != "tensorflow" or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpus():
         return
     import tensorflow as tf
 
@@ -226,34 +205,69 @@ def _share_cores() -> None:
         pass  # TensorFlow already started: its pool cannot change
 
 
+class ColorizerProtocol(Protocol):
+    """All that films, stills, batches and evaluation rely on (render.py, pipeline.py)."""
+
+    batch_size: int  # frames per model call
+    precision: str  # the Keras dtype policy it computes in
+    output_stride: int  # predict_ab answers at 1/output_stride of its input
+    input_multiple: int  # its input's sides must be multiples of this
+    accepts_hints: bool
+    identity: str  # a digest of config and weights: a resumed film must be coloured by the same model
+
+    def embed(self, grey: np.ndarray) -> np.ndarray: ...
+
+    def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray: ...
+
+
 class Colorizer:
-    """A loaded model with its embedder: grey in, a*b* out."""
+    """A loaded Keras model with its embedder: grey in, a*b* out (a ColorizerProtocol)."""
 
     def __init__(self, model, config: ModelConfig, embedder=None):
-        import tensorflow as tf
+        import keras
 
-        if config.batch_norm:
-            model = fold_batch_norm(model, config, model.layers[1].dtype_policy.name)
+        architecture = _architecture(config.architecture)
+        if config.architecture == "koalarization" and config.batch_norm:
+            model = architecture.fold_batch_norm(model, config, _policy(model))
         self.model = model
         self.config = config
+        self.output_stride = architecture.OUTPUT_STRIDE
+        self.input_multiple = architecture.INPUT_MULTIPLE
+        self.accepts_hints = config.architecture == "lite0_unet"
         self._embedder = embedder
-        self._centres = np.asarray(config.bins, np.float32)
-        centres = tf.constant(self._centres)
-        temperature = config.temperature
-        head = config.head
+        self._identity = None
+        centres = np.asarray(config.bins, np.float32)
+        correction = 0.0
+        if config.head == "classification" and config.prior_correction and config.bin_weights:
+            correction = -config.prior_correction * np.log(np.asarray(config.bin_weights, np.float32))
+        factor = logit_stride(config) // self.output_stride
+        ops = keras.ops
+        tensorflow = keras.backend.backend() == "tensorflow"
 
-        @tf.function(reduce_retracing=True)
-        def predict(light, embedding):
-            out = tf.cast(model([light, embedding], training=False), tf.float32)
-            if head == "regression":
+        def upsample(ab):
+            if tensorflow:
+                import tensorflow as tf
+
+                return tf.image.resize(ab, tf.shape(ab)[1:3] * factor, method="bilinear")
+            return ops.image.resize(ab, (ab.shape[1] * factor, ab.shape[2] * factor), interpolation="bilinear")
+
+        def predict(inputs):
+            out = ops.cast(model(inputs, training=False), "float32")
+            if config.head == "regression":
                 return out * AB_SCALE
-            probs = tf.nn.softmax(out / temperature, axis=-1)
-            return tf.einsum("bhwq,qc->bhwc", probs, centres)
+            # the annealed mean (Zhang et al. 2016): the softmax sharpened by the temperature, then its mean colour
+            probs = ops.softmax((out + correction) / config.temperature, axis=-1)
+            ab = ops.einsum("bhwq,qc->bhwc", probs, centres)
+            return upsample(ab) if factor > 1 else ab
 
+        if tensorflow:
+            import tensorflow as tf
+
+            predict = tf.function(predict, reduce_retracing=True)
         self._predict = predict
-        self.precision = model.layers[1].dtype_policy.name
+        self.precision = _policy(model)
         # Larger batches keep a GPU busy; on a CPU, 8 is near the best time per frame and keeps memory low.
-        self.batch_size = 32 if _gpus() else 8
+        self.batch_size = 32 if gpus() else 8
 
     @property
     def embedder(self):
@@ -263,14 +277,45 @@ class Colorizer:
             self._embedder = load_embedder(self.config.embedder)
         return self._embedder
 
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            digest = hashlib.sha256(self.config.to_json().encode())
+            for weights in self.model.get_weights():
+                digest.update(np.ascontiguousarray(weights).tobytes())
+            self._identity = digest.hexdigest()[:16]
+        return self._identity
+
     def embed(self, grey: np.ndarray) -> np.ndarray:
         """Grey uint8 frames (B, H, W) -> (B, 1000) embeddings."""
         return self.embedder.embed(grey)
 
-    def predict_ab(self, light: np.ndarray, embedding: np.ndarray) -> np.ndarray:
-        """L* (B, h, w) in 0..100 (h, w multiples of 8) and (B, 1000) -> a*b* (B, h/2, w/2, 2) in Lab units."""
-        light = scale_lightness(light)[..., None]
-        return self._predict(light, np.asarray(embedding, np.float32)).numpy()
+    def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """L* (B, h, w) in 0..100 (h, w multiples of input_multiple), (B, 1000) embeddings and optional
+        hints (B, h, w, 3): a*, b* in Lab units and a 0/1 mask -> a*b* (B, h/stride, w/stride, 2) in Lab units."""
+        light = np.asarray(light, np.float32)
+        inputs = [scale_lightness(light)[..., None], np.asarray(embedding, np.float32)]
+        if self.accepts_hints:
+            inputs.append(hint_channels(hints, light.shape))
+        elif hints is not None:
+            raise ModelError(f"the {self.config.architecture} model takes no colour hints")
+        return np.asarray(self._predict(inputs))
+
+
+def _policy(model) -> str:
+    """The dtype policy the model's layers compute in (the first layer after its inputs)."""
+    import keras
+
+    return next(layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)).dtype_policy.name
+
+
+def hint_channels(hints: np.ndarray | None, shape: tuple) -> np.ndarray:
+    """Hints as the model sees them: (a*/128 * mask, b*/128 * mask, mask); zeros for none."""
+    if hints is None:
+        return np.zeros(tuple(shape) + (3,), np.float32)
+    hints = np.asarray(hints, np.float32)
+    mask = hints[..., 2:3]
+    return np.concatenate([scale_ab(hints[..., :2]) * mask, mask], axis=-1)
 
 
 def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None,
@@ -280,22 +325,28 @@ def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Pa
     precision: a Keras dtype policy from PRECISIONS; auto picks one for the machine (choose_precision).
     """
     path = Path(weights) if weights else default_weights()
-    cfg = config_path(path)
-    if not path.is_file():
-        hint = " (train one with `vidcolor train`, or pass --weights)" if weights is None else ""
-        raise ModelError(f"{path}: no weights file found{hint}")
-    if not cfg.is_file():
-        raise ModelError(f"{path}: its config {cfg.name} is missing beside it")
-    config = ModelConfig.from_file(cfg)
-    _share_cores()
-    model = build_colorizer(config, choose_precision(precision))
-    try:
-        model.load_weights(str(path))
-    except Exception as exc:
-        raise ModelError(f"{path}: cannot load weights ({exc})".splitlines()[0]) from None
+    config, model = load_model(path, choose_precision(precision), shipped=weights is None)
     embedder = None
     if embedder_weights:
         from .embedders import load_embedder
 
         embedder = load_embedder(config.embedder, embedder_weights)
     return Colorizer(model, config, embedder)
+
+
+def load_model(path: Path, precision: str = "float32", shipped: bool = False):
+    """(ModelConfig, Keras model with the file's weights) from NAME.weights.h5 and NAME.json."""
+    cfg = config_path(path)
+    if not path.is_file():
+        hint = " (train one with `vidcolor train`, or pass --weights)" if shipped else ""
+        raise ModelError(f"{path}: no weights file found{hint}")
+    if not cfg.is_file():
+        raise ModelError(f"{path}: its config {cfg.name} is missing beside it")
+    config = ModelConfig.from_file(cfg)
+    _share_cores()
+    model = build_colorizer(config, precision)
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot load weights ({exc})".splitlines()[0]) from None
+    return config, model

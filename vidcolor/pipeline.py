@@ -19,7 +19,6 @@ are new, computed from the predicted a*b* and upsampled guided by the luma.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from contextlib import closing, nullcontext, suppress
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
-from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma, working_size
+from . import render
+from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
 from .errors import OutputError
 from .media import VideoInfo, VideoWriter, YuvFrame, decode_frames, probe_video
 from .segments import Segment, SegmentStore, SegmentWriter, join_segments
@@ -119,7 +119,7 @@ def remaster(
 
         colorizer = load_colorizer(options.weights, precision=options.precision)
     if options.batch_size is None:
-        options = replace(options, batch_size=getattr(colorizer, "batch_size", 8))
+        options = replace(options, batch_size=colorizer.batch_size)
     # Fail on an unwritable output or a container that cannot hold the sound now, not after colouring.
     probe_writer = VideoWriter(info, output, crf=options.crf, preset=options.preset, force=options.force)
     format_name = probe_writer.format_name
@@ -159,23 +159,10 @@ def _fingerprint(source: Path, options: RemasterOptions, colorizer, segment_fram
         "vidcolor": __version__, "pyav": av.__version__, "libavcodec": list(av.library_versions["libavcodec"]),
         "source": str(source.resolve()), "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
         "render_size": options.render_size, "batch_size": options.batch_size, "key_interval": options.key_interval,
-        "smooth": options.smooth, "precision": getattr(colorizer, "precision", options.precision),
+        "smooth": options.smooth, "precision": colorizer.precision,
         "smooth_strength": options.smooth_strength, "smooth_radius": options.smooth_radius, "crf": options.crf,
-        "preset": options.preset, "segment_frames": segment_frames, "model": _model_digest(colorizer, options),
+        "preset": options.preset, "segment_frames": segment_frames, "model": colorizer.identity,
     }
-
-
-def _model_digest(colorizer, options: RemasterOptions) -> str:
-    model = getattr(colorizer, "model", None)
-    if hasattr(model, "get_weights"):
-        digest = hashlib.sha256(repr(getattr(colorizer, "config", None)).encode())
-        for weights in model.get_weights():
-            digest.update(np.ascontiguousarray(weights).tobytes())
-        return digest.hexdigest()
-    if options.weights is not None and Path(options.weights).is_file():  # a stand-in colorizer: its file, at best
-        stat = Path(options.weights).stat()
-        return f"{Path(options.weights).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    return type(colorizer).__name__
 
 
 class _FrameColourer:
@@ -185,7 +172,7 @@ class _FrameColourer:
     def __init__(self, info: VideoInfo, plan: ShotPlan | LivePlan, colorizer, options: RemasterOptions, clock: StageClock):
         self.plan, self.colorizer, self.options, self.clock = plan, colorizer, options, clock
         self.table = grey_to_lightness_table(info.full_range)
-        self.h, self.w = working_size(info.height, info.width, min(options.render_size, min(info.height, info.width)))
+        self.h, self.w = render.model_size(info.height, info.width, options.render_size, colorizer)
         self.pending: list[tuple[YuvFrame, np.ndarray]] = []
 
     def lightness(self, frame: YuvFrame) -> tuple[YuvFrame, np.ndarray]:
@@ -209,7 +196,7 @@ class _FrameColourer:
         ab: list[np.ndarray | None] = [None] * len(pending)
         if keys:
             light = np.stack([pending[i][1] for i in keys])
-            predicted = self.colorizer.predict_ab(light, self.plan.embeddings[[shots[i] for i in keys]])
+            predicted = render.predict(self.colorizer, light, self.plan.embeddings[[shots[i] for i in keys]])
             for i, ab_frame in zip(keys, predicted):
                 ab[i] = ab_frame
         self.clock.add("colour", time.perf_counter() - start)
@@ -220,21 +207,22 @@ class _FrameColourer:
 
 
 class _Smoothing:
-    """Temporal a*b* at half the working size (temporal.py): smooths key frames, fills the rest."""
+    """Temporal a*b* at the model's output size (temporal.py): smooths key frames, fills the rest."""
 
-    def __init__(self, options: RemasterOptions, clock: StageClock):
+    def __init__(self, options: RemasterOptions, clock: StageClock, output_stride: int):
         strength = options.smooth_strength if options.smooth else 0.0
         self.smoother = TemporalSmoother(radius=options.smooth_radius, strength=strength, light_max=100.0,
                                          key_interval=options.key_interval)
         self.clock = clock
+        self.stride = output_stride
 
     def push(self, item) -> list[tuple[tuple[YuvFrame, np.ndarray], np.ndarray]]:
         """Frames whose a*b* is ready, as ((frame, L* at a*b* size), a*b*)."""
         frame, shot, light, ab = item
         start = time.perf_counter()
-        half = (light.shape[1] // 2, light.shape[0] // 2)
-        l_half = cv2.resize(light, half, interpolation=cv2.INTER_AREA)
-        out = self.smoother.push((frame, l_half), shot, l_half, ab)
+        size = (light.shape[1] // self.stride, light.shape[0] // self.stride)
+        l_small = cv2.resize(light, size, interpolation=cv2.INTER_AREA)
+        out = self.smoother.push((frame, l_small), shot, l_small, ab)
         self.clock.add("smooth", time.perf_counter() - start)
         return out
 
@@ -261,7 +249,7 @@ def _colour_pass(source, output, format_name, info, plan, colorizer, options, se
     if done and start >= plan.finish().frames:
         return  # every frame is in a segment already
     colourer = _FrameColourer(info, plan, colorizer, options, clock)
-    smoothing = _Smoothing(options, clock)
+    smoothing = _Smoothing(options, clock, colorizer.output_stride)
     # Frames before `start` are coloured again only as far as smoothing at `start` reaches back,
     # in whole batches aligned as in an uninterrupted run, so the result is the same.
     chunk = options.chunk_frames

@@ -7,33 +7,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .color import (
-    grey_from_lightness,
-    guided_upsample,
-    lightness,
-    merge_lab,
-    working_size,
-)
+from . import render
+from .color import grey_from_lightness, lightness, merge_lab
 from .errors import InputError, OutputError
 from .images import IMAGE_SUFFIXES, read_image, write_image
 
 DEFAULT_RENDER_SIZE = 224
 
 
-def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:
-    """Full-resolution L* (H, W) -> full-resolution a*b* (H, W, 2).
+def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE,
+                       hints: np.ndarray | None = None) -> np.ndarray:
+    """Full-resolution L* (H, W) -> full-resolution a*b* (H, W, 2) (render.py).
 
-    The model runs at a working size (short side `render_size`); its a*b* is
-    upsampled guided by the full-resolution lightness, which stays untouched.
+    hints: optional (h, w, 3) a*, b* and mask at the working size (render.model_size).
     """
-    import cv2
-
-    height, width = light.shape
-    h, w = working_size(height, width, render_size)
-    small = cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA)
-    embedding = colorizer.embed(grey_from_lightness(light))
-    ab_small = colorizer.predict_ab(small[None], np.asarray(embedding).reshape(1, -1))[0]
-    return guided_upsample(ab_small, light / 100.0)
+    size = render.model_size(*light.shape, render_size, colorizer)
+    small = render.shrink(light, size)
+    embedding = np.asarray(colorizer.embed(grey_from_lightness(light))).reshape(1, -1)
+    ab_small = render.predict(colorizer, small[None], embedding, None if hints is None else hints[None])[0]
+    return render.upsample_ab(ab_small, light)
 
 
 def colorize_array(colorizer, image: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:

@@ -1,9 +1,8 @@
-"""Training: cached embeddings, random crops, resumable checkpoints, validation pictures.
+"""Training: backend-agnostic Keras (TensorFlow by default, JAX where that is what a machine has),
+resumable checkpoints, a frozen-then-fine-tuned encoder, validation pictures.
 
-The embedding of each training image (its grey version seen by the ImageNet
-classifier) never changes during training, so it is computed once and cached
-in RUN_DIR/cache. Batch k is drawn from a generator seeded with (seed, k), so a
-run resumed at step k sees exactly the batches an uninterrupted run would have.
+Phases (lite0_unet): for the first `freeze_steps` steps the pretrained encoder is frozen and
+only the decoder learns; then the whole model is fine-tuned at learning_rate x finetune_scale.
 """
 
 from __future__ import annotations
@@ -13,20 +12,20 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from . import chroma_bins
-from .color import grey_from_lightness, lightness, rgb_to_lab, scale_ab, scale_lightness
+from .dataset import ImageSet, SampleSettings, bin_counts
 from .errors import InputError
-from .images import IMAGE_SUFFIXES, read_image
+from .images import list_images, read_image
+from .streams import background
 
 PRESETS = {
-    "tiny": dict(crop=32, batch_size=4, epochs=2, steps_per_epoch=4, val_images=2, checkpoint_every=2),
+    "tiny": dict(crop=32, batch_size=4, epochs=2, steps_per_epoch=4, val_images=2, checkpoint_every=2, freeze_steps=4),
 }
 
 
@@ -35,117 +34,43 @@ class TrainOptions:
     data_dir: Path
     run_dir: Path
     val_dir: Path | None = None
+    architecture: str = "lite0_unet"
     head: str = "classification"
     embedder: str = "efficientnet_lite0"
-    crop: int = 128
+    crop: int = 192
     batch_size: int = 16
     epochs: int = 10
     steps_per_epoch: int | None = None  # default: one pass over the images
     learning_rate: float = 1e-3
+    freeze_steps: int = 2000  # lite0_unet: steps with the pretrained encoder frozen
+    finetune_scale: float = 0.25  # learning rate once the encoder learns too, relative to learning_rate
+    degrade: float = 0.6  # share of samples made to look like archive film
+    with_hints: float = 0.5  # share of samples given hints drawn from the truth (lite0_unet)
+    init: Path | None = None  # start from these weights (NAME.weights.h5 with NAME.json)
     seed: int = 0
     val_images: int = 48
     checkpoint_every: int = 200
     resume: bool = False
     max_images: int | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def list_images(folder: Path, limit: int | None = None) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise InputError(f"{folder}: no images found")
-    return files[:limit] if limit else files
-
-
-class ImageSet:
-    """Colour images held in memory as uint8 RGB, with their cached embeddings."""
-
-    def __init__(self, files: list[Path], cache: Path, embedder_name: str):
-        self.files = files
-        self.cache = cache
-        self.images = [read_image(f) for f in tqdm(files, desc="loading images", unit="img")]
-        # the embedder's name keys the cache: embeddings of another embedder are never reused
-        self.embeddings = self.cached(embedder_name, lambda: self._embed_all(embedder_name))
-
-    def cached(self, name: str, compute) -> np.ndarray:
-        """An array computed from the images once, kept in the cache folder (keyed by the file list)."""
-        key = [name] + [f"{f}:{f.stat().st_size}" for f in self.files]
-        index, store = self.cache / f"{name}.json", self.cache / f"{name}.npy"
-        if index.is_file() and store.is_file() and json.loads(index.read_text()) == key:
-            return np.load(store)
-        values = compute()
-        self.cache.mkdir(parents=True, exist_ok=True)
-        np.save(self.cache / "partial.npy", values)
-        os.replace(self.cache / "partial.npy", store)
-        index.write_text(json.dumps(key))
-        return values
-
-    def _embed_all(self, embedder_name: str) -> np.ndarray:
-        from .embedders import load_embedder
-
-        embedder = load_embedder(embedder_name)
-        rows, chunk = [], 32
-        with tqdm(total=len(self.images), desc="embedding images", unit="img") as bar:
-            for start in range(0, len(self.images), chunk):
-                greys = [grey_from_lightness(lightness(im)) for im in self.images[start : start + chunk]]
-                rows.append(embedder.embed_many(greys))
-                bar.update(len(greys))
-        return np.concatenate(rows).astype(np.float32)
-
-    def batch(self, rng: np.random.Generator, size: int, crop: int) -> tuple[np.ndarray, ...]:
-        """Random crops and flips -> (L scaled (B, c, c, 1), embeddings (B, 1000), a*b* at half size (B, c/2, c/2, 2))."""
-        picks = rng.integers(0, len(self.images), size)
-        lights, abs_ = [], []
-        for i in picks:
-            image = self.images[i]
-            h, w = image.shape[:2]
-            if min(h, w) < crop:
-                scale = crop / min(h, w)
-                image = cv2.resize(image, (max(crop, round(w * scale)), max(crop, round(h * scale))))
-                h, w = image.shape[:2]
-            y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
-            patch = image[y : y + crop, x : x + crop]
-            if rng.random() < 0.5:
-                patch = patch[:, ::-1]
-            lab = rgb_to_lab(patch)
-            lights.append(scale_lightness(lab[..., 0])[..., None])
-            half = cv2.resize(lab[..., 1:], (crop // 2, crop // 2), interpolation=cv2.INTER_AREA)
-            abs_.append(half)
-        return np.stack(lights), self.embeddings[picks], np.stack(abs_).astype(np.float32)
-
-
-def bin_counts(images: list[np.ndarray], centres: np.ndarray, per_image: int = 2000, seed: int = 0) -> np.ndarray:
-    """How often each a*b* bin occurs in the training images (a random sample of pixels of each)."""
-    rng = np.random.default_rng(seed)
-    counts = np.zeros(len(centres), np.int64)
-    for image in images:
-        ab = rgb_to_lab(image)[..., 1:].reshape(-1, 2)
-        sample = ab[rng.integers(0, len(ab), per_image)]
-        counts += np.bincount(chroma_bins.nearest_bin(sample, centres), minlength=len(centres))
-    return counts
 
 
 def make_loss(config):
-    import tensorflow as tf
+    """Loss(a*b* truth, model output) in keras.ops, so it runs on any Keras backend."""
+    from keras import ops
+
+    from .color import scale_ab
 
     if config.head == "regression":
-
-        def loss(out, ab):
-            return tf.reduce_mean(tf.square(out - scale_ab(1.0) * ab))
-
-        return loss
-    centres = tf.constant(np.asarray(config.bins, np.float32))
-    weights = tf.constant(np.asarray(config.bin_weights, np.float32))
+        return lambda ab, out: ops.mean(ops.square(out - scale_ab(1.0) * ab))
+    centres = np.asarray(config.bins, np.float32)
+    weights = np.asarray(config.bin_weights, np.float32)
     sigma2 = 2.0 * chroma_bins.SOFT_SIGMA**2
 
-    def loss(logits, ab):
-        d2 = tf.reduce_sum(tf.square(ab[..., None, :] - centres), axis=-1)
-        target = tf.nn.softmax(-d2 / sigma2, axis=-1)
-        cross_entropy = -tf.reduce_sum(target * tf.nn.log_softmax(logits, axis=-1), axis=-1)
-        return tf.reduce_mean(cross_entropy * tf.gather(weights, tf.argmin(d2, axis=-1)))
+    def loss(ab, logits):
+        d2 = ops.sum(ops.square(ops.expand_dims(ab, -2) - centres), axis=-1)
+        target = ops.softmax(-d2 / sigma2, axis=-1)
+        cross_entropy = -ops.sum(target * ops.log_softmax(ops.cast(logits, "float32"), axis=-1), axis=-1)
+        return ops.mean(cross_entropy * ops.take(weights, ops.argmin(d2, axis=-1)))
 
     return loss
 
@@ -169,76 +94,148 @@ class Checkpoint:
         tmp.rename(self.dir)
         shutil.rmtree(self.old, ignore_errors=True)
 
-    def load(self, model, optimizer) -> dict | None:
-        folder = self.dir if self.dir.exists() else self.old if self.old.exists() else None
-        if folder is None:
-            return None
+    def folder(self) -> Path | None:
+        return self.dir if self.dir.exists() else self.old if self.old.exists() else None
+
+    def load_state(self) -> dict | None:
+        folder = self.folder()
+        return json.loads((folder / "state.json").read_text()) if folder else None
+
+    def load(self, model, optimizer) -> None:
+        folder = self.folder()
         model.load_weights(str(folder / "model.weights.h5"))
-        optimizer.build(model.trainable_variables)
-        saved = np.load(folder / "optimizer.npz")
-        for variable, key in zip(optimizer.variables, sorted(saved.files, key=lambda k: int(k.split("_")[1]))):
+        saved = np.load(folder / "optimizer.npz", allow_pickle=False)
+        keys = sorted(saved.files, key=lambda k: int(k.split("_")[1]))
+        if len(keys) != len(optimizer.variables):
+            return  # saved in the other phase (the checkpoint at the switch): the new phase starts afresh
+        for variable, key in zip(optimizer.variables, keys):
             variable.assign(saved[key])
-        return json.loads((folder / "state.json").read_text())
 
 
-def train(options: TrainOptions, progress: bool = True) -> Path:
-    """Train (or resume) a colorizer; returns the path of the exported weights file."""
-    import keras
-    import tensorflow as tf
-
+def _model_config(options: TrainOptions, data: ImageSet):
     from . import model as model_lib
 
-    run_dir = Path(options.run_dir)
-    if run_dir.exists() and (run_dir / "checkpoint").exists() and not options.resume:
-        raise InputError(f"{run_dir}: a run is already there (use --resume to continue it, or another folder)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    files = list_images(options.data_dir, options.max_images)
-    data = ImageSet(files, run_dir / "cache", options.embedder)
-
-    config = model_lib.ModelConfig(embedder=options.embedder, head=options.head)
+    if options.init:
+        config = model_lib.ModelConfig.from_file(model_lib.config_path(Path(options.init)))
+        config.trained = {}
+        return config
+    config = model_lib.ModelConfig(architecture=options.architecture, embedder=options.embedder, head=options.head)
     if options.head == "classification":
         centres = chroma_bins.in_gamut_bins()
         counts = data.cached("bin_counts", lambda: bin_counts(data.images, centres, seed=options.seed))
         config.bins = centres.tolist()
         config.bin_weights = chroma_bins.rebalance_weights(counts, centres).tolist()
+    return config
+
+
+def _fine_tuning(config, options: TrainOptions, step: int) -> bool:
+    return config.architecture == "lite0_unet" and step >= options.freeze_steps
+
+
+def _build(config, options: TrainOptions, precision: str, step: int, weights: list | None = None):
+    """The model for the phase that `step` is in: from `weights` (the previous phase's), else from
+    --init, else from ImageNet (lite0_unet's encoder) and fresh initialisation."""
+    from . import model as model_lib
+
+    kwargs = {}
+    if config.architecture == "lite0_unet":
+        if weights is None and not options.init and not options.resume:
+            from .embedders import _lite0_package_file
+            from .torch_weights import load_state_dict
+
+            kwargs["encoder_state"] = load_state_dict(_lite0_package_file())
+        if _fine_tuning(config, options, step) and precision == "mixed_bfloat16" and not model_lib.gpus():
+            kwargs["encoder_precision"] = "float32"  # bfloat16 depthwise gradients are slow on a CPU: 1.6x the step time
+    model = model_lib.build_colorizer(config, precision, **kwargs)
+    if weights is not None:
+        model.set_weights(weights)
+    elif options.init:
+        try:
+            model.load_weights(str(options.init))
+        except Exception as exc:
+            raise InputError(f"{options.init}: cannot start from these weights ({exc})".splitlines()[0]) from None
+    return model
+
+
+def _compile(model, config, options: TrainOptions, step: int):
+    """Compile for the phase that `step` is in; returns the optimizer."""
+    import keras
+
+    frozen = config.architecture == "lite0_unet" and not _fine_tuning(config, options, step)
+    if config.architecture == "lite0_unet":
+        from .unet import set_encoder_trainable
+
+        set_encoder_trainable(model, not frozen)
+    rate = options.learning_rate * (1.0 if frozen or config.architecture != "lite0_unet" else options.finetune_scale)
+    optimizer = keras.optimizers.Adam(rate)
+    model.compile(optimizer=optimizer, loss=make_loss(config), jit_compile=keras.backend.backend() != "tensorflow")
+    optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def train(options: TrainOptions, progress: bool = True) -> Path:
+    """Train (or resume) a colorizer; returns the path of the exported weights file."""
+    import keras
+
+    from . import model as model_lib
+
+    run_dir = Path(options.run_dir)
+    checkpoint = Checkpoint(run_dir)
+    if checkpoint.folder() and not options.resume:
+        raise InputError(f"{run_dir}: a run is already there (use --resume to continue it, or another folder)")
+    if options.crop % 32 and options.architecture == "lite0_unet":
+        raise InputError(f"crop {options.crop}: must be a multiple of 32 for lite0_unet")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = ImageSet(options.data_dir, run_dir / "cache", options.embedder, options.max_images)
+    config = _model_config(options, data)
 
     keras.utils.set_random_seed(options.seed)
-    model = model_lib.build_colorizer(config, model_lib.choose_precision())
-    optimizer = keras.optimizers.Adam(options.learning_rate)
-    loss_fn = make_loss(config)
-    state = Checkpoint(run_dir).load(model, optimizer) if options.resume else None
-    optimizer.learning_rate = options.learning_rate  # a resumed run may continue at another rate
+    precision = model_lib.choose_precision()
+    state = checkpoint.load_state() if options.resume else None
     state = state or {"step": 0, "epoch": 0, "history": [], "seconds": 0.0}
+    model = _build(config, options, precision, state["step"])
+    optimizer = _compile(model, config, options, state["step"])
+    if options.resume and checkpoint.folder():
+        rate = float(np.asarray(optimizer.learning_rate))
+        checkpoint.load(model, optimizer)
+        optimizer.learning_rate = rate  # a resumed run may go on at another rate
+    inputs = [t.name for t in model.inputs]
+    settings = SampleSettings(crop=options.crop, target_stride=model_lib.logit_stride(config),
+                              degrade=options.degrade,
+                              with_hints=options.with_hints if "hints" in inputs else 0.0)
 
-    @tf.function
-    def train_step(light, embedding, ab):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(tf.cast(model([light, embedding], training=True), tf.float32), ab)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    def batches():
+        for step in range(state["step"], total):
+            features, target = data.batch(np.random.default_rng([options.seed, step]), options.batch_size, settings)
+            yield [features[name] for name in inputs], target
 
-    steps_per_epoch = options.steps_per_epoch or max(1, len(files) // options.batch_size)
+    steps_per_epoch = options.steps_per_epoch or max(1, len(data.files) // options.batch_size)
     total = steps_per_epoch * options.epochs
     val = _Validation(options, config, run_dir) if options.val_dir else None
-    checkpoint = Checkpoint(run_dir)
     started = time.time() - state["seconds"]
     bar = tqdm(total=total, initial=state["step"], desc="training", unit="step", disable=not progress)
     losses: list[float] = []
-    for step, batch in zip(range(state["step"], total), _batches(data, options, state["step"])):
-        losses.append(float(train_step(*batch)))
-        state["step"] = step + 1
+    for features, target in background(batches(), maxsize=4):
+        if state["step"] == options.freeze_steps and config.architecture == "lite0_unet":
+            checkpoint.save(model, optimizer, state)
+            model = _build(config, options, precision, state["step"], weights=model.get_weights())
+            optimizer = _compile(model, config, options, state["step"])
+        losses.append(float(np.asarray(model.train_on_batch(features, target))))
+        state["step"] += 1
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         end_of_epoch = state["step"] % steps_per_epoch == 0
         if end_of_epoch:
             state["epoch"] = state["step"] // steps_per_epoch
-            entry = {"epoch": state["epoch"], "step": state["step"], "loss": float(np.mean(losses[-steps_per_epoch:]))}
+            entry = {"epoch": state["epoch"], "step": state["step"], "loss": float(np.mean(losses[-steps_per_epoch:])),
+                     "minutes": round((time.time() - started) / 60, 1)}
             if val:
                 entry.update(val.run(model, state["epoch"]))
             state["history"].append(entry)
+            state["seconds"] = time.time() - started
             tqdm.write(json.dumps(entry))
-            model_lib.save(model, config, run_dir / "epochs" / f"epoch{state['epoch']:03d}.weights.h5")
+            _export(model, config, options, state, len(data.files), steps_per_epoch,
+                    run_dir / "epochs" / f"epoch{state['epoch']:03d}.weights.h5")
         if end_of_epoch or state["step"] % options.checkpoint_every == 0:
             state["seconds"] = time.time() - started
             state["options"] = asdict(options)
@@ -246,39 +243,36 @@ def train(options: TrainOptions, progress: bool = True) -> Path:
     bar.close()
     state["seconds"] = time.time() - started
     checkpoint.save(model, optimizer, state)
+    return _export(model, config, options, state, len(data.files), steps_per_epoch, run_dir / "vidcolor.weights.h5")
+
+
+def _export(model, config, options: TrainOptions, state: dict, images: int, steps_per_epoch: int, path: Path) -> Path:
+    """The model as a NAME.weights.h5 + NAME.json pair, with how it was trained."""
+    import keras
+
+    from . import model as model_lib
+
     config.trained = {
-        "images": len(files),
+        "architecture": config.architecture,
+        "images": images,
         "data_dir": str(options.data_dir),
+        "init": str(options.init) if options.init else None,
         "steps": state["step"],
         "epochs": state["step"] / steps_per_epoch,
         "crop": options.crop,
         "batch_size": options.batch_size,
         "learning_rate": options.learning_rate,
+        "freeze_steps": options.freeze_steps,
+        "finetune_scale": options.finetune_scale,
+        "degrade": options.degrade,
+        "with_hints": options.with_hints,
         "wall_seconds": round(state["seconds"], 1),
+        "backend": keras.backend.backend(),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{'GPU' if tf.config.list_physical_devices('GPU') else 'no GPU'}",
+        f"{'GPU' if model_lib.gpus() else 'no GPU'}",
         "history": state["history"],
     }
-    return model_lib.save(model, config, run_dir / "vidcolor.weights.h5")
-
-
-def _batches(data: ImageSet, options: TrainOptions, first_step: int):
-    import tensorflow as tf
-
-    c, half = options.crop, options.crop // 2
-
-    def generate():
-        step = first_step
-        while True:
-            yield data.batch(np.random.default_rng([options.seed, step]), options.batch_size, c)
-            step += 1
-
-    signature = (
-        tf.TensorSpec((None, c, c, 1), tf.float32),
-        tf.TensorSpec((None, data.embeddings.shape[1]), tf.float32),
-        tf.TensorSpec((None, half, half, 2), tf.float32),
-    )
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+    return model_lib.save(model, config, path)
 
 
 class _Validation:

@@ -1,0 +1,42 @@
+"""The one render step that films and stills share: the model looks at a small copy of the
+lightness, and its a*b* goes back to full size guided by the full-resolution lightness.
+
+The working size has the requested short side (never more than the picture's own) with
+both sides multiples of what the model needs; the model answers at 1/output_stride of it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .color import guided_upsample, working_size
+
+
+def model_size(height: int, width: int, render_size: int, colorizer) -> tuple[int, int]:
+    """(h, w) the model works at for a picture of height x width: short side min(render_size,
+    the picture's), both sides multiples of the colorizer's input_multiple. A picture is never
+    enlarged to reach render_size, only to reach the smallest size the model takes."""
+    return working_size(height, width, min(render_size, height, width), colorizer.input_multiple)
+
+
+def shrink(light: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """L* (H, W) -> L* at (h, w), averaging where it shrinks."""
+    h, w = size
+    interpolation = cv2.INTER_AREA if h <= light.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(light, (w, h), interpolation=interpolation)
+
+
+def predict(colorizer, lights: np.ndarray, embeddings: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+    """L* at the working size (B, h, w) -> a*b* (B, h/stride, w/stride, 2), in batches of colorizer.batch_size."""
+    size = colorizer.batch_size
+    parts = []
+    for start in range(0, len(lights), size):
+        given = None if hints is None else hints[start : start + size]
+        parts.append(colorizer.predict_ab(lights[start : start + size], embeddings[start : start + size], given))
+    return np.concatenate(parts)
+
+
+def upsample_ab(ab: np.ndarray, light: np.ndarray) -> np.ndarray:
+    """Predicted a*b* (h, w, 2) -> (H, W, 2), edges snapped to the full-resolution L* (H, W)."""
+    return guided_upsample(ab, np.asarray(light, np.float32) / 100.0)
