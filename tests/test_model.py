@@ -43,11 +43,10 @@ def test_model_is_fully_convolutional_with_half_size_output(architecture, head):
 
 
 def test_lite0_unet_starts_from_imagenet_and_its_encoder_taps_five_strides():
-    from vidcolor.embedders import _lite0_package_file, load_embedder
-    from vidcolor.torch_weights import load_state_dict
+    from vidcolor.embedders import lite0_imagenet_state, load_embedder
 
     config = classification_config("lite0_unet")
-    model = build_colorizer(config, encoder_state=load_state_dict(_lite0_package_file()))
+    model = build_colorizer(config, encoder_state=lite0_imagenet_state())
     encoder = model.get_layer("encoder")
     taps = encoder(np.zeros((1, 64, 96, 1), np.float32))
     assert [(t.shape[1], t.shape[2]) for t in taps] == [(64 // s, 96 // s) for s in (2, 4, 8, 16, 32)]

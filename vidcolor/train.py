@@ -140,10 +140,9 @@ def _build(config, options: TrainOptions, precision: str, step: int, weights: li
     kwargs = {}
     if config.architecture == "lite0_unet":
         if weights is None and not options.init and not options.resume:
-            from .embedders import _lite0_package_file
-            from .torch_weights import load_state_dict
+            from .embedders import lite0_imagenet_state
 
-            kwargs["encoder_state"] = load_state_dict(_lite0_package_file())
+            kwargs["encoder_state"] = lite0_imagenet_state()
         if _fine_tuning(config, options, step) and precision == "mixed_bfloat16" and not model_lib.gpus():
             kwargs["encoder_precision"] = "float32"  # bfloat16 depthwise gradients are slow on a CPU: 1.6x the step time
     model = model_lib.build_colorizer(config, precision, **kwargs)
