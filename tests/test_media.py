@@ -19,15 +19,8 @@ from clips import (
 )
 
 from vidcolor.errors import InputError, OutputError
-from vidcolor.media import (
-    VideoInfo,
-    VideoWriter,
-    YuvFrame,
-    decode_frames,
-    decode_small_luma,
-    encoder_threads,
-    probe_video,
-)
+from vidcolor.encoding import VideoWriter, encoder_threads
+from vidcolor.media import VideoInfo, YuvFrame, decode_frames, decode_small_luma, probe_video
 
 
 def transcode(src: Path, dest: Path, **kwargs) -> Path:

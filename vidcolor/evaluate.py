@@ -81,7 +81,8 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
     import tempfile
 
     from .color import yuv_to_rgb
-    from .media import VideoWriter, decode_frames, probe_video
+    from .encoding import VideoWriter
+    from .media import decode_frames, probe_video
     from .pipeline import KEY_INTERVAL, RemasterOptions, remaster
 
     info = probe_video(source)

@@ -1,4 +1,4 @@
-"""Video probing, yuv420p decoding and H.264 writing with PyAV.
+"""Reading films with PyAV: probing, and decoding to yuv420p planes (writing: encoding.py).
 
 Frames travel as yuv420p planes so the colour pipeline can keep the source's
 luma plane bit-exact and replace only the chroma planes.
@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import os
-import secrets
-import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -22,7 +19,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vidcolor.errors import InputError, OutputError
+from vidcolor.errors import InputError
 
 Warn = Callable[[str], None]
 
@@ -30,8 +27,8 @@ Warn = Callable[[str], None]
 # full range so that e.g. a gray source keeps its exact values as luma.
 _NON_YUV_PREFIXES = ("gray", "rgb", "bgr", "argb", "abgr", "gbr", "pal8", "0rgb", "0bgr", "ya", "mono")
 # AVColorSpace / AVColorRange values (PyAV exposes these as plain ints).
-_SPC_BT709, _SPC_BT470BG, _SPC_SMPTE170M, _SPC_SMPTE240M = 1, 5, 6, 7
-_RANGE_MPEG, _RANGE_JPEG = 1, 2
+SPC_BT709, SPC_BT470BG, SPC_SMPTE170M, SPC_SMPTE240M = 1, 5, 6, 7
+RANGE_MPEG, RANGE_JPEG = 1, 2
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ class YuvFrame:
     index: int
 
 
-def _reason(error: BaseException) -> str:
+def error_reason(error: BaseException) -> str:
     text = getattr(error, "strerror", None) or str(error) or type(error).__name__
     return " ".join(str(text).split())  # one line
 
@@ -75,11 +72,11 @@ def _video_stream(container):
     return None
 
 
-def _open_input(path: Path):
+def open_input(path: Path):
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError) as e:
-        raise InputError(f"{path}: not a readable video ({_reason(e)})") from None
+        raise InputError(f"{path}: not a readable video ({error_reason(e)})") from None
 
 
 def _start_seconds(stream) -> float:
@@ -109,7 +106,7 @@ def probe_video(path) -> VideoInfo:
         raise InputError(f"{path}: is a directory, not a video file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
-    with _open_input(path) as container:
+    with open_input(path) as container:
         stream = _video_stream(container)
         if stream is None:
             raise InputError(f"{path}: no video stream (audio-only or not a video)")
@@ -126,11 +123,11 @@ def probe_video(path) -> VideoInfo:
         if frame_count <= 1 and duration == 0.0:
             raise InputError(f"{path}: is a single image, not a video")
         pix_fmt = cc.format.name if cc.format is not None else ""
-        full_range = cc.color_range == _RANGE_JPEG or pix_fmt.startswith("yuvj") or (
-            cc.color_range != _RANGE_MPEG and pix_fmt.startswith(_NON_YUV_PREFIXES))
-        if cc.colorspace in (_SPC_BT709, _SPC_SMPTE240M):
+        full_range = cc.color_range == RANGE_JPEG or pix_fmt.startswith("yuvj") or (
+            cc.color_range != RANGE_MPEG and pix_fmt.startswith(_NON_YUV_PREFIXES))
+        if cc.colorspace in (SPC_BT709, SPC_SMPTE240M):
             matrix = "bt709"
-        elif cc.colorspace in (_SPC_BT470BG, _SPC_SMPTE170M):
+        elif cc.colorspace in (SPC_BT470BG, SPC_SMPTE170M):
             matrix = "bt601"
         else:
             matrix = "bt709" if cc.height >= 720 else "bt601"
@@ -152,7 +149,7 @@ def _iter_av_frames(path, info: VideoInfo | None, on_warning: Warn | None, *, de
     info = info or probe_video(path)
     warn = _warner(on_warning)
     count, last_time = 0, None
-    with _open_input(path) as container:
+    with open_input(path) as container:
         stream = _video_stream(container)
         stream.thread_type = "AUTO"
         if not deblock:
@@ -184,14 +181,14 @@ def _decode_packets(container, stream, path: Path, info: VideoInfo, warn: Warn):
         except StopIteration:
             break
         except av.FFmpegError as e:
-            warn(f"{path}: reading stopped at a damaged part of the file ({_reason(e)})")
+            warn(f"{path}: reading stopped at a damaged part of the file ({error_reason(e)})")
             break
         try:
             frames = stream.decode(packet)
         except av.FFmpegError as e:
             stamp = packet.pts if packet.pts is not None else packet.dts
             seconds = float(stamp * info.time_base) if stamp is not None else 0.0
-            warn(f"{path}: at about {seconds:.2f}s a frame could not be decoded, skipped ({_reason(e)})")
+            warn(f"{path}: at about {seconds:.2f}s a frame could not be decoded, skipped ({error_reason(e)})")
             continue
         yield packet, frames
     try:
@@ -273,267 +270,3 @@ def decode_small_luma(path, short_side: int, *, on_warning: Warn | None = None) 
         small = reformatter.reformat(frame, width=width, height=height, format="gray", interpolation="AREA",
                                      src_color_range="JPEG", dst_color_range="JPEG")
         yield index, _plane(small, 0)
-
-
-def _pad_to(plane: np.ndarray, height: int, width: int) -> np.ndarray:
-    pad_h, pad_w = height - plane.shape[0], width - plane.shape[1]
-    if pad_h or pad_w:
-        plane = np.pad(plane, ((0, pad_h), (0, pad_w)), mode="edge")
-    return plane
-
-
-def encoder_threads(width: int, height: int) -> int:
-    """x264 threads for frames of this size: 1 up to 640x480, else 0 (x264's own choice);
-    $VIDCOLOR_ENCODER_THREADS overrides.
-
-    The colouring stages keep the other core busy; for small frames x264's frame threads then
-    cost more than they gain (on 2 cores, `bench/bench_remaster.py --sizes 480p`: 1.43x the
-    reference transcode's time with one thread, 1.54x with x264's choice; at 576p, 720p and
-    1080p its choice is faster).
-    """
-    asked = os.environ.get("VIDCOLOR_ENCODER_THREADS")
-    if asked:
-        if not asked.isdigit():
-            raise OutputError(f"VIDCOLOR_ENCODER_THREADS={asked!r}: must be a whole number (0: x264's choice)")
-        return int(asked)
-    return 1 if width * height <= 640 * 480 else 0
-
-
-class VideoEncoder:
-    """The H.264 yuv420p encoder of a VideoWriter: frames in, packets (in `time_base`) out.
-
-    It is set up on `container`'s video stream, so the container shapes it (global
-    headers, AVI's lack of pts); segments.py runs one on a container it never writes.
-    `first_index` and `last_pts` carry the timeline on when a film is encoded in pieces.
-    """
-
-    def __init__(self, container, source: VideoInfo, dest: Path, *, codec: str = "libx264", crf: int = 18,
-                 preset: str = "veryfast", first_index: int = 0, last_pts: int | None = None):
-        self.source = source
-        self._count, self.last_pts = first_index, last_pts
-        options = {"crf": str(crf), "preset": preset}
-        self._width, self._height = source.width + source.width % 2, source.height + source.height % 2
-        if container.format.name == "avi":  # AVI times frames by their index, at 1/fps
-            self.time_base = 1 / source.fps
-            options["bf"] = "0"  # AVI has no pts: B-frames would need the "packed bitstream" hack
-        else:
-            self.time_base = source.time_base
-        stream = container.add_stream(codec, rate=source.fps)
-        stream.width, stream.height, stream.pix_fmt = self._width, self._height, "yuv420p"
-        stream.time_base = self.time_base
-        cc = stream.codec_context
-        cc.time_base = self.time_base
-        cc.color_range = _RANGE_JPEG if source.full_range else _RANGE_MPEG
-        cc.thread_count = encoder_threads(self._width, self._height)
-        cc.colorspace = _SPC_BT709 if source.matrix == "bt709" else _SPC_SMPTE170M
-        stream.options = options
-        self.stream = stream
-        try:
-            cc.open()  # fail now, naming the settings, rather than at the first frame
-        except av.FFmpegError as e:
-            raise OutputError(f"{dest}: cannot start the {codec} encoder with preset "
-                              f"{preset!r}, crf {crf} ({_reason(e)})") from None
-
-    @property
-    def extradata(self) -> bytes | None:
-        return self.stream.codec_context.extradata
-
-    def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> list:
-        frame = av.VideoFrame.from_ndarray(np.concatenate([
-            _pad_to(y, self._height, self._width).ravel(),
-            _pad_to(u, self._height // 2, self._width // 2).ravel(),
-            _pad_to(v, self._height // 2, self._width // 2).ravel(),
-        ]).reshape(-1, self._width), format="yuv420p")
-        frame.color_range = self.stream.codec_context.color_range
-        frame.colorspace = self.stream.codec_context.colorspace
-        frame.time_base = self.time_base
-        frame.pts = self._encoder_pts(pts)
-        self._count += 1
-        return self.stream.encode(frame)
-
-    def flush(self) -> list:
-        return self.stream.encode(None)
-
-    def _encoder_pts(self, pts: int | None) -> int:
-        if pts is None:
-            out = round(self._count / self.source.fps / self.time_base)
-        else:
-            out = round(pts * self.source.time_base / self.time_base)
-        if self.last_pts is not None and out <= self.last_pts:
-            out = self.last_pts + 1  # the encoder refuses repeated timestamps
-        self.last_pts = out
-        return out
-
-
-class VideoWriter:
-    """H.264 yuv420p writer that copies the source's audio/subtitle packets untouched.
-
-    Writes to a hidden temporary file beside dest; close() renames it into place.
-    skipped_streams names the subtitle streams the output container cannot hold.
-    Video comes either as frames (write) or as packets encoded earlier with the
-    same settings (write_packet, with the encoder's extradata given here).
-    """
-
-    def __init__(self, source: VideoInfo, dest: Path, *, crf: int = 18, preset: str = "veryfast",
-                 codec: str = "libx264", force: bool = False, copy_audio: bool = True,
-                 extradata: bytes | None = None):
-        self.source = source
-        self.dest = dest = Path(dest)
-        self._lock = threading.RLock()  # write() may run in an encoder thread, abort() in another
-        self._out = self._in = self._packets = self._pending = self.temp = None
-        self._done = False
-        self._copy_map: dict = {}  # input stream index -> output stream
-        self.skipped_streams: list[str] = []
-        if dest.is_dir():
-            raise OutputError(f"{dest}: is a directory")
-        if dest.exists() and not force:
-            raise OutputError(f"{dest}: already exists (use --force to overwrite)")
-        parent = dest.parent
-        if not parent.is_dir():
-            what = "does not exist" if not parent.exists() else "is not a directory"
-            raise OutputError(f"{dest}: cannot write (folder {parent} {what})")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"{dest}: cannot write (folder {parent} is not writable)")
-        if dest.exists() and source.path.exists() and os.path.samefile(dest, source.path):
-            raise OutputError(f"{dest}: is the input file, choose another output name")
-        # Unique per writer; the real suffix last so the muxer picks the container from it.
-        self.temp = parent / f".{dest.name}.partial.{os.getpid()}-{secrets.token_hex(3)}{dest.suffix}"
-        try:
-            self._out = av.open(str(self.temp), mode="w")
-        except (ValueError, av.FFmpegError, OSError) as e:
-            raise OutputError(f"{dest}: cannot write this container type '{dest.suffix}' "
-                              f"({_reason(e)}; use .mp4, .mkv, .mov or .avi)") from None
-        try:
-            self._encoder = VideoEncoder(self._out, source, dest, codec=codec, crf=crf, preset=preset)
-            self._video = self._encoder.stream
-            if extradata is not None:  # the header must describe the packets to come, not this encoder
-                self._video.codec_context.extradata = extradata
-            if copy_audio and (source.audio_streams or source.subtitle_streams):
-                self._setup_copy()
-            self._out.start_encoding()  # opens the file and checks the codecs now, not mid-film
-        except BaseException as e:
-            self.abort()
-            if isinstance(e, (OSError, av.FFmpegError, ValueError)):
-                raise OutputError(f"{dest}: cannot write ({_reason(e)})") from None
-            raise
-
-    @property
-    def format_name(self) -> str:
-        return self._out.format.name
-
-    def _setup_copy(self) -> None:
-        self._in = _open_input(self.source.path)
-        supported = self._out.supported_codecs
-        for in_stream in list(self._in.streams.audio) + list(self._in.streams.subtitles):
-            codec = in_stream.codec_context.codec if in_stream.codec_context is not None else None
-            name = codec.canonical_name if codec is not None else "unknown"  # "mp3", not "mp3float"
-            # supported_codecs lists implementation names: the decoder's ("dca") or the id's ("dts")
-            if codec is not None and not {codec.name, name} & supported:
-                if in_stream.type == "subtitle":  # optional: drop what the container cannot hold
-                    self.skipped_streams.append(f"subtitle stream #{in_stream.index} ({name})")
-                    continue
-                raise OutputError(f"{self.dest}: a {self.dest.suffix} file cannot hold the {name} audio "
-                                  f"of the input without re-encoding (use .mkv)")
-            self._copy_map[in_stream.index] = self._out.add_stream_from_template(in_stream)
-        if self._copy_map:
-            streams = [s for s in self._in.streams if s.index in self._copy_map]
-            self._packets = self._in.demux(*streams)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
-        with self._lock:
-            self._check_open()
-            self._guarded(lambda: self._mux_video(self._encoder.encode(y, u, v, pts)))
-
-    def write_packet(self, data: bytes, pts: int, dts: int, duration: int, keyframe: bool) -> None:
-        """Mux one packet from an encoder set up like this writer's; times in `time_base`."""
-        with self._lock:
-            self._check_open()
-            packet = av.Packet(data)
-            packet.pts, packet.dts, packet.duration = pts, dts, duration
-            packet.is_keyframe = keyframe
-            packet.time_base, packet.stream = self.time_base, self._video
-            self._guarded(lambda: self._mux_video([packet]))
-
-    @property
-    def time_base(self) -> Fraction:
-        return self._encoder.time_base
-
-    def _check_open(self) -> None:
-        if self._done:
-            raise OutputError(f"{self.dest}: writer is already closed")
-
-    def _guarded(self, action) -> None:
-        try:
-            action()
-        except (OSError, av.FFmpegError) as e:
-            self.abort()
-            raise OutputError(f"{self.dest}: cannot write ({_reason(e)})") from None
-
-    def _mux_video(self, packets) -> None:
-        for packet in packets:
-            stamp = packet.dts if packet.dts is not None else packet.pts
-            if stamp is not None:
-                self._mux_copied_until(stamp * packet.time_base)
-            self._out.mux(packet)
-
-    def _mux_copied_until(self, limit: Fraction | None) -> None:
-        """Mux copied audio/subtitle packets whose time is <= limit (all if None)."""
-        while self._packets is not None:
-            if self._pending is None:
-                try:
-                    packet = next(self._packets)
-                except (StopIteration, av.FFmpegError):
-                    self._packets = None  # end of input (a damaged tail ends audio like video)
-                    return
-                if packet.dts is None or packet.size == 0:
-                    continue  # demuxer's flush packets
-                self._pending = packet
-            packet = self._pending
-            if limit is not None and packet.dts * packet.time_base > limit:
-                return
-            packet.stream = self._copy_map[packet.stream.index]
-            self._pending = None
-            self._out.mux(packet)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-
-            def finish():
-                self._mux_video(self._encoder.flush())
-                self._mux_copied_until(None)
-                self._out.close()
-                os.replace(self.temp, self.dest)
-
-            self._guarded(finish)
-            self._done = True
-            self._close_input()
-
-    def abort(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self._done = True
-            self._close_input()
-            if self._out is not None:
-                with contextlib.suppress(Exception):  # the file is thrown away anyway
-                    self._out.close()
-            if self.temp is not None:
-                with contextlib.suppress(OSError):
-                    self.temp.unlink(missing_ok=True)
-
-    def _close_input(self) -> None:
-        if self._in is not None:
-            self._packets = None
-            self._in.close()
-            self._in = None

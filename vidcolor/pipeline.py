@@ -34,7 +34,8 @@ from . import __version__
 from . import render
 from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
 from .errors import OutputError
-from .media import VideoInfo, VideoWriter, YuvFrame, decode_frames, probe_video
+from .encoding import VideoWriter
+from .media import VideoInfo, YuvFrame, decode_frames, probe_video
 from .segments import Segment, SegmentStore, SegmentWriter, join_segments
 from .shotplan import LivePlan, ShotPlan
 from .stills import DEFAULT_RENDER_SIZE

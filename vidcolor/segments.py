@@ -29,7 +29,8 @@ import av
 import numpy as np
 
 from .errors import OutputError
-from .media import VideoEncoder, VideoInfo, VideoWriter
+from .encoding import VideoEncoder, VideoWriter
+from .media import VideoInfo
 
 FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
