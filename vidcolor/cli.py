@@ -228,15 +228,11 @@ def train(
     from .train import PRESETS, TrainOptions
     from .train import train as run_train
 
-    multiple = 32 if arch == "lite0_unet" else 8
-    if arch not in ("lite0_unet", "koalarization"):
-        _fail(f"--arch {arch}: must be lite0_unet or koalarization", 2)
-    if crop % multiple:
-        _fail(f"--crop {crop}: must be a multiple of {multiple} for {arch}", 2)
-    if head not in ("classification", "regression"):
-        _fail(f"--head {head}: must be classification or regression", 2)
-    if arch == "lite0_unet" and (head != "classification" or embedder != "efficientnet_lite0"):
-        _fail("--arch lite0_unet: takes --head classification and --embedder efficientnet_lite0", 2)
+    from .model import architecture_problem
+
+    problem = architecture_problem(arch, head, embedder, crop)
+    if problem:
+        _fail(f"--arch {arch}: {problem}", 2)
     if init is not None and not init.is_file():
         _fail(f"--init {init}: no such weights file", 2)
     values = dict(crop=crop, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from . import augment, chroma_bins, hints
 from .color import grey_from_lightness, lightness, rgb_to_lab, scale_lightness
 from .images import list_images, read_image
+from .model import hint_channels
 
 
 @dataclass
@@ -72,8 +73,6 @@ class ImageSet:
 
     def batch(self, rng: np.random.Generator, size: int, settings: SampleSettings) -> tuple[dict, np.ndarray]:
         """({lightness (B, c, c, 1) scaled, embedding (B, 1000), hints (B, c, c, 3)}, a*b* (B, c/s, c/s, 2))."""
-        from .model import hint_channels
-
         picks = rng.choice(len(self.images), size, p=self.probabilities)
         lights, hint_maps, targets = [], [], []
         c, small = settings.crop, settings.crop // settings.target_stride

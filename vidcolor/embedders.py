@@ -159,7 +159,7 @@ def lite0_trunk(x, state: dict[str, np.ndarray], dtype=None):
         for r in range(repeats):
             p = f"_blocks.{block}"
             stride = first_stride if r == 0 else 1
-            if stride == 2 and block > 0:
+            if stride == 2:
                 taps.append(x)  # the last feature map before each downsampling
             skip = x
             if f"{p}._expand_conv.weight" in state:

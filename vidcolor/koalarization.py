@@ -20,8 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 
-OUTPUT_STRIDE = 2
-INPUT_MULTIPLE = 8
+OUTPUT_STRIDE = LOGIT_STRIDE = 2
 
 
 def build(config, precision: str = "float32"):
@@ -62,6 +61,15 @@ def build(config, precision: str = "float32"):
     else:
         out = layers.Conv2D(len(config.bins), 1, dtype="float32", name="ab_logits")(x)
     return keras.Model([light, embedding], out, name=f"koalarization_{config.head}")
+
+
+def inference_model(model, config):
+    """The model to colour with: batch normalisation folded in, where it has any."""
+    if not config.batch_norm:
+        return model
+    from .model import dtype_policy_of
+
+    return fold_batch_norm(model, config, dtype_policy_of(model))
 
 
 def fold_batch_norm(model, config, precision: str = "float32"):

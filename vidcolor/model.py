@@ -25,7 +25,9 @@ from .color import AB_SCALE, scale_ab, scale_lightness
 from .errors import ModelError
 
 HEADS = ("regression", "classification")
-ARCHITECTURES = ("lite0_unet", "koalarization")
+# architecture -> the multiple its input's sides must be (known here, without Keras, for option checks)
+INPUT_MULTIPLES = {"lite0_unet": 32, "koalarization": 8}
+ARCHITECTURES = tuple(INPUT_MULTIPLES)
 WEIGHTS_NAME = "vidcolor.weights.h5"
 
 
@@ -74,17 +76,28 @@ class ModelConfig:
             config = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
         except (OSError, ValueError, TypeError) as exc:
             raise ModelError(f"{path}: not a vidcolor model config ({exc})".splitlines()[0]) from None
-        if config.head not in HEADS:
-            raise ModelError(f"{path}: unknown head {config.head!r}")
-        if config.architecture not in ARCHITECTURES:
-            raise ModelError(f"{path}: unknown architecture {config.architecture!r} (known: {', '.join(ARCHITECTURES)})")
-        if config.architecture == "lite0_unet" and (config.head != "classification" or config.embedder != "efficientnet_lite0"):
-            raise ModelError(f"{path}: lite0_unet needs the classification head and the efficientnet_lite0 embedder")
+        problem = architecture_problem(config.architecture, config.head, config.embedder)
+        if problem:
+            raise ModelError(f"{path}: {problem}")
         return config
 
 
+def architecture_problem(architecture: str, head: str, embedder: str, crop: int | None = None) -> str | None:
+    """What is wrong with this combination, in a few words, or None."""
+    if architecture not in ARCHITECTURES:
+        return f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})"
+    if head not in HEADS:
+        return f"unknown head {head!r} (known: {', '.join(HEADS)})"
+    if architecture == "lite0_unet" and (head != "classification" or embedder != "efficientnet_lite0"):
+        return "lite0_unet: takes --head classification and --embedder efficientnet_lite0"
+    if crop is not None and crop % INPUT_MULTIPLES[architecture]:
+        return f"crop {crop}: must be a multiple of {INPUT_MULTIPLES[architecture]} for {architecture}"
+    return None
+
+
 def _architecture(name: str):
-    """The module that builds an architecture: build(config, precision, ...), OUTPUT_STRIDE, INPUT_MULTIPLE."""
+    """The module that builds an architecture: build(config, precision, ...), inference_model(model, config),
+    OUTPUT_STRIDE (of predict_ab) and LOGIT_STRIDE (of the Keras model)."""
     if name == "lite0_unet":
         from . import unet
 
@@ -151,8 +164,7 @@ def gpus() -> list:
 
 def logit_stride(config: ModelConfig) -> int:
     """How much smaller than its input the model's own output is (training targets are made that size)."""
-    module = _architecture(config.architecture)
-    return getattr(module, "LOGIT_STRIDE", module.OUTPUT_STRIDE)
+    return _architecture(config.architecture).LOGIT_STRIDE
 
 
 def choose_precision(requested: str = "auto") -> str:
@@ -227,13 +239,12 @@ class Colorizer:
         import keras
 
         architecture = _architecture(config.architecture)
-        if config.architecture == "koalarization" and config.batch_norm:
-            model = architecture.fold_batch_norm(model, config, _policy(model))
+        model = architecture.inference_model(model, config)
         self.model = model
         self.config = config
         self.output_stride = architecture.OUTPUT_STRIDE
-        self.input_multiple = architecture.INPUT_MULTIPLE
-        self.accepts_hints = config.architecture == "lite0_unet"
+        self.input_multiple = INPUT_MULTIPLES[config.architecture]
+        self.accepts_hints = "hints" in [t.name for t in model.inputs]
         self._embedder = embedder
         self._identity = None
         centres = np.asarray(config.bins, np.float32)
@@ -265,7 +276,7 @@ class Colorizer:
 
             predict = tf.function(predict, reduce_retracing=True)
         self._predict = predict
-        self.precision = _policy(model)
+        self.precision = dtype_policy_of(model)
         # Larger batches keep a GPU busy; on a CPU, 8 is near the best time per frame and keeps memory low.
         self.batch_size = 32 if gpus() else 8
 
@@ -302,7 +313,7 @@ class Colorizer:
         return np.asarray(self._predict(inputs))
 
 
-def _policy(model) -> str:
+def dtype_policy_of(model) -> str:
     """The dtype policy the model's layers compute in (the first layer after its inputs)."""
     import keras
 

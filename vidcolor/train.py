@@ -182,8 +182,9 @@ def train(options: TrainOptions, progress: bool = True) -> Path:
     checkpoint = Checkpoint(run_dir)
     if checkpoint.folder() and not options.resume:
         raise InputError(f"{run_dir}: a run is already there (use --resume to continue it, or another folder)")
-    if options.crop % 32 and options.architecture == "lite0_unet":
-        raise InputError(f"crop {options.crop}: must be a multiple of 32 for lite0_unet")
+    problem = model_lib.architecture_problem(options.architecture, options.head, options.embedder, options.crop)
+    if problem:
+        raise InputError(problem)
     run_dir.mkdir(parents=True, exist_ok=True)
     data = ImageSet(options.data_dir, run_dir / "cache", options.embedder, options.max_images)
     config = _model_config(options, data)

@@ -21,8 +21,7 @@ from keras import layers
 from .koalarization import TileEmbedding
 
 OUTPUT_STRIDE = 2  # what Colorizer.predict_ab returns: the logits' a*b*, upsampled x2 bilinear
-LOGIT_STRIDE = 4
-INPUT_MULTIPLE = 32
+LOGIT_STRIDE = 4  # input sides: multiples of 32 (model.INPUT_MULTIPLES), the encoder's deepest stride
 HINT_CHANNELS = 3
 # decoder widths at strides 32, 16, 8, 4
 _WIDTHS = (192, 128, 96, 64)
@@ -66,6 +65,11 @@ def build(config, precision: str = "float32", encoder_state: dict | None = None,
             x = layers.UpSampling2D(2, interpolation=_UPSAMPLING, dtype=precision)(x)
     out = layers.Conv2D(len(config.bins), 1, dtype="float32", name="ab_logits")(x)
     return keras.Model([light, embedding, hints], out, name="lite0_unet")
+
+
+def inference_model(model, config):
+    """The model to colour with: as trained (its batch normalisation is folded already)."""
+    return model
 
 
 # Lite0's stem and first three blocks (strides 2 and 4) hold 9 convolutions: they stay frozen when the
