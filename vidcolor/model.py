@@ -78,7 +78,7 @@ class ModelConfig:
             raise ModelError(f"{path}: not a vidcolor model config ({exc})".splitlines()[0]) from None
         problem = architecture_problem(config.architecture, config.head, config.embedder)
         if problem:
-            raise ModelError(f"{path}: {problem}")
+            raise ModelError(f"{path}: architecture {config.architecture}: {problem}")
         return config
 
 
@@ -89,7 +89,7 @@ def architecture_problem(architecture: str, head: str, embedder: str, crop: int 
     if head not in HEADS:
         return f"unknown head {head!r} (known: {', '.join(HEADS)})"
     if architecture == "lite0_unet" and (head != "classification" or embedder != "efficientnet_lite0"):
-        return "lite0_unet: takes --head classification and --embedder efficientnet_lite0"
+        return "takes --head classification and --embedder efficientnet_lite0"
     if crop is not None and crop % INPUT_MULTIPLES[architecture]:
         return f"crop {crop}: must be a multiple of {INPUT_MULTIPLES[architecture]} for {architecture}"
     return None
