@@ -93,16 +93,18 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     from vidcolor.model import load_colorizer
-    from vidcolor.pipeline import RemasterOptions, remaster
+    from vidcolor.options import RemasterOptions
+    from vidcolor.pipeline import remaster
 
     start = time.perf_counter()
     colorizer = load_colorizer(args.weights)
     load_seconds = time.perf_counter() - start
     overrides = {k: getattr(args, k) for k in ("render_size", "key_interval", "batch_size", "preset")
                  if getattr(args, k) is not None}
-    options = RemasterOptions(progress=False, force=True, **overrides)
-    print(f"model load: {load_seconds:.1f} s; options: render_size={options.render_size} "
-          f"key_interval={options.key_interval} batch={options.batch_size} preset={options.preset} crf={options.crf}")
+    options = RemasterOptions.of(progress=False, force=True, **overrides)
+    print(f"model load: {load_seconds:.1f} s; options: render_size={options.model.render_size} "
+          f"key_interval={options.film.key_interval} batch={options.model.batch_size} preset={options.film.preset} "
+          f"crf={options.film.crf}")
     films = {name: make_grey_film(args.workdir / f"grey_{name}_{int(args.seconds)}s.mp4", SIZES[name], args.seconds)
              for name in filter(None, args.sizes.split(","))}
     films |= {film.stem: film for film in args.film}

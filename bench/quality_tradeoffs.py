@@ -4,7 +4,7 @@
                                       [--key-intervals 1,2,3,4] [--render-sizes 256,224]
 
 Each clip is greyed, remastered with each key interval and render size, and scored against
-its colours (PSNR, CIEDE2000, colourfulness, colour flicker CDC, warp error); photos (a
+its colours (PSNR, CIEDE2000, colorfulness, colour flicker CDC, warp error); photos (a
 folder) are scored for each render size. Prints one table row per setting (means over the
 clips) and writes all reports to quality_tradeoffs.json.
 """
@@ -16,7 +16,7 @@ import json
 import statistics
 from pathlib import Path
 
-FIELDS = ("psnr", "ciede2000", "colourfulness_ratio", "cdc", "warp_error")
+FIELDS = ("psnr", "ciede2000", "colorfulness_ratio", "cdc", "warp_error")
 
 
 def main() -> None:

@@ -5,8 +5,8 @@
 
 For each temperature (the annealed mean's) and prior correction (how much of the training's
 class rebalancing is taken back out), colours the held-out photos (every n-th) and scores
-them. The choice: the best PSNR among the settings whose colourfulness is at least
---min-colourfulness of the truth's and whose CIEDE2000 is below leaving the photos grey.
+them. The choice: the best PSNR among the settings whose colorfulness is at least
+--min-colorfulness of the truth's and whose CIEDE2000 is below leaving the photos grey.
 --write puts the choice into the model's .json (the weights file is not touched).
 """
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=2, help="use every n-th photo")
     parser.add_argument("--temperatures", default="0.2,0.3,0.38,0.5")
     parser.add_argument("--corrections", default="0,0.5,1")
-    parser.add_argument("--min-colourfulness", type=float, default=0.85)
+    parser.add_argument("--min-colorfulness", type=float, default=0.85)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
@@ -43,11 +43,11 @@ def main() -> None:
             colorizer = Colorizer(base.model, replace(base.config, temperature=t, prior_correction=c), base.embedder)
             report = evaluate_images(colorizer, truths, progress=False)
             p, grey = report["prediction"], report["grey_baseline"]
-            rows.append((t, c, p["psnr"], p["ciede2000"], p["colourfulness_ratio"]))
-            print(f"{t:>11.2f} {c:>10.2f} {p['psnr']:>7.2f} {p['ciede2000']:>9.2f} {p['colourfulness_ratio']:>9.2f}",
+            rows.append((t, c, p["psnr"], p["ciede2000"], p["colorfulness_ratio"]))
+            print(f"{t:>11.2f} {c:>10.2f} {p['psnr']:>7.2f} {p['ciede2000']:>9.2f} {p['colorfulness_ratio']:>9.2f}",
                   flush=True)
     print(f"{'grey':>22} {grey['psnr']:>7.2f} {grey['ciede2000']:>9.2f} {0.0:>9.2f}")
-    eligible = [r for r in rows if r[4] >= args.min_colourfulness and r[3] < grey["ciede2000"]] or rows
+    eligible = [r for r in rows if r[4] >= args.min_colorfulness and r[3] < grey["ciede2000"]] or rows
     t, c, *_ = max(eligible, key=lambda r: r[2])
     print(f"chosen: temperature {t}, prior correction {c}")
     if args.write:

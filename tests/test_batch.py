@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -9,8 +12,9 @@ import pytest
 from clips import make_clip, read_video
 from typer.testing import CliRunner
 
-from vidcolor.batch import MANIFEST_NAME, format_summary, run_batch
-from vidcolor.pipeline import RemasterOptions
+from vidcolor.batch import MANIFEST_NAME, color_item, format_summary, run_batch
+from vidcolor.errors import OutputError
+from vidcolor.options import RemasterOptions
 from vidcolor.cli import app
 
 runner = CliRunner()
@@ -52,7 +56,7 @@ def age(paths):
     return {path: path.stat().st_mtime_ns for path in paths}
 
 
-def test_batch_colours_a_tree_records_it_and_resumes(tmp_path, random_weights):
+def test_batch_colors_a_tree_records_it_and_resumes(tmp_path, random_weights):
     src, out = make_tree(tmp_path / "src"), tmp_path / "out"
     result = batch(src, out, random_weights)
     assert result.exit_code == 1, result.output
@@ -123,7 +127,7 @@ def test_output_folder_inside_the_source_is_not_walked(tmp_path, random_weights)
     src = tmp_path / "src"
     src.mkdir()
     cv2.imwrite(str(src / "a.png"), GREY)
-    options = RemasterOptions(weights=random_weights, render_size=32)
+    options = RemasterOptions.of(weights=random_weights, render_size=32)
     first = run_batch(src, src / "coloured", options, progress=False)
     assert first.counts == {"done": 1, "skipped": 0, "failed": 0}
     second = run_batch(src, src / "coloured", options, progress=False)
@@ -134,13 +138,13 @@ def test_output_folder_inside_the_source_is_not_walked(tmp_path, random_weights)
         run_batch(src, src, options, progress=False)
 
 
-def test_outputs_of_a_previous_batch_in_the_source_are_not_coloured_again(tmp_path, random_weights):
+def test_outputs_of_a_previous_batch_in_the_source_are_not_colored_again(tmp_path, random_weights):
     # OUT_DIR is the parent of SRC_DIR, so an output can land inside SRC_DIR: it must not become an input.
     out = tmp_path / "archive"
     src = out / "incoming"
     (src / "incoming").mkdir(parents=True)
     cv2.imwrite(str(src / "incoming" / "a.png"), GREY)
-    options = RemasterOptions(weights=random_weights, render_size=32)
+    options = RemasterOptions.of(weights=random_weights, render_size=32)
     assert run_batch(src, out, options, progress=False).counts["done"] == 1
     assert (src / "a_color.png").is_file()
     again = run_batch(src, out, options, progress=False)
@@ -185,3 +189,170 @@ def test_missing_source_folder_and_missing_weights_stop_at_once(tmp_path):
                                  "--weights", str(tmp_path / "none.weights.h5")])
     assert result.exit_code == 4 and "no weights file found" in result.output
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+def test_plan_lists_the_work_without_loading_tensorflow(tmp_path):
+    src, out = make_tree(tmp_path / "src"), tmp_path / "out"
+    make_clip(src / "c.ts", frames=4)  # a container the writer cannot fill: the output becomes .mkv
+    (src / "photo").write_bytes(cv2.imencode(".jpg", GREY)[1].tobytes())
+    cv2.imwrite(str(src / "photo.png"), GREY)  # photo_color.png is "photo"'s: this one gets another name
+    cv2.imwrite(str(src / "done.png"), GREY)
+    cv2.imwrite(str(src / "gone.png"), GREY)
+    (src / ".DS_Store").write_bytes(b"hidden")
+    out.mkdir()
+    (out / "done_color.png").write_bytes(b"made earlier")
+    (out / MANIFEST_NAME).write_text(  # rows from before the warnings field, and one cut short by a crash
+        '{"source": "done.png", "output": "done_color.png", "kind": "still", "status": "done"}\n'
+        '{"source": "gone.png", "output": "gone_color.png", "kind": "still", "status": "done"}\n'
+        '{"source": "readme.txt", "output": null, "kind": "other", "sta')
+    script = (
+        "import json, sys\n"
+        "from vidcolor.batch import plan_batch\n"
+        "from vidcolor.options import RemasterOptions\n"
+        "for force in (False, True):\n"
+        "    plan = plan_batch(sys.argv[1], sys.argv[2], RemasterOptions.of(force=force, progress=False))\n"
+        "    print(json.dumps([[i.source, i.output, i.kind, i.action, i.reason] for i in plan.items]))\n"
+        "print(json.dumps(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(src), str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    plain, forced, heavy = map(json.loads, done.stdout.splitlines())
+    assert heavy == []
+    assert plain == [
+        ["a.mp4", "a_color.mp4", "video", "color", None],
+        ["broken.mp4", "broken_color.mp4", "video", "color", None],  # damaged: remaster will say why
+        ["c.ts", "c_color.mkv", "video", "color", None],
+        ["done.png", "done_color.png", "still", "skip", "already done"],
+        ["gone.png", "gone_color.png", "still", "color", None],  # done, but its output is gone
+        ["photo", "photo_color.png", "still", "color", None],
+        ["photo.png", "photo.png_color.png", "still", "color", None],
+        ["photo_without_ext", "photo_without_ext_color.png", "still", "color", None],
+        ["readme.txt", None, "other", "skip", "not an image or video"],
+        ["sub/b.mkv", "sub/b_color.mkv", "video", "color", None],
+        ["sub/still.png", "sub/still_color.png", "still", "color", None]]
+    assert forced[3] == ["done.png", "done_color.png", "still", "redo", None]
+    assert forced[:3] + forced[4:] == plain[:3] + plain[4:]
+    assert sorted(p.name for p in out.iterdir()) == ["done_color.png", MANIFEST_NAME]  # the plan wrote nothing
+
+
+def test_a_plan_settles_output_name_clashes_up_front(tmp_path):
+    from vidcolor.batch import plan_batch
+    from vidcolor.options import RemasterOptions
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    for name in ("photo", "photo.png", "photo.tif"):
+        (src / name).write_bytes(cv2.imencode(".png", GREY)[1].tobytes())
+    out.mkdir()  # "photo.png" was done earlier, so its name is taken before the walk reaches "photo"
+    (out / "photo_color.png").write_bytes(b"made earlier")
+    (out / MANIFEST_NAME).write_text(json.dumps({"source": "photo.png", "output": "photo_color.png",
+                                                 "kind": "still", "status": "done"}) + "\n")
+    plan = plan_batch(src, out, RemasterOptions.of(progress=False))
+    assert [(i.source, i.output, i.action) for i in plan.items] == [
+        ("photo", "photo-2_color.png", "color"),  # photo_color.png and photo_color.png (again) are taken
+        ("photo.png", "photo_color.png", "skip"), ("photo.tif", "photo_color.tif", "color")]
+    outputs = [i.output for i in plan.items]
+    assert len(set(outputs)) == len(outputs)
+
+
+class Reversed:
+    """An executor that colours the items last to first (as one spread over machines may finish them)."""
+
+    def __init__(self, colorizer):
+        self.colorizer, self.order = colorizer, []
+
+    def run(self, items, job, report):
+        for item in reversed(items):
+            self.order.append(item.source)
+            report(color_item(item, job, self.colorizer))
+
+
+def test_an_executor_may_run_items_in_any_order_and_the_manifest_is_the_same(tmp_path, random_weights):
+    from vidcolor.model import load_colorizer
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    make_clip(src / "a.mp4", frames=6)
+    cv2.imwrite(str(src / "sub" / "still.png"), GREY)
+    (src / "photo").write_bytes(cv2.imencode(".jpg", GREY)[1].tobytes())
+    cv2.imwrite(str(src / "photo.png"), GREY)
+    whole = make_clip(src / "broken.mp4", frames=6).read_bytes()
+    (src / "broken.mp4").write_bytes(whole[: len(whole) // 2])
+    (src / "readme.txt").write_text("shot list\n")
+    options = RemasterOptions.of(weights=random_weights, render_size=32)
+    colorizer = load_colorizer(random_weights)
+
+    default = run_batch(src, tmp_path / "one", options, colorizer=colorizer, progress=False)
+    executor = Reversed(colorizer)
+    reversed_ = run_batch(src, tmp_path / "two", options, executor=executor, progress=False)
+    assert executor.order == ["sub/still.png", "photo.png", "photo", "broken.mp4", "a.mp4"]
+
+    def lines(out):
+        rows = [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines()]
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    one, two = lines(tmp_path / "one"), lines(tmp_path / "two")
+    assert sorted(one, key=json.dumps) == sorted(two, key=json.dumps) and len(one) == 6
+    assert [r["source"] for r in two] == ["readme.txt", *executor.order]  # recorded as they finished
+    assert {r["source"]: (r["output"], r["status"]) for r in one} == {
+        "a.mp4": ("a_color.mp4", "done"), "broken.mp4": ("broken_color.mp4", "failed"),
+        "photo": ("photo_color.png", "done"), "photo.png": ("photo.png_color.png", "done"),
+        "readme.txt": (None, "skipped"), "sub/still.png": ("sub/still_color.png", "done")}
+    assert [(r.source, r.status) for r in default.rows] == [(r.source, r.status) for r in reversed_.rows]
+    def text(summary):  # without the lines that have times in them
+        return [line for line in format_summary(summary).splitlines()[1:-1] if "frames/s" not in line]
+
+    assert text(default) == text(reversed_)
+
+
+def test_warnings_of_an_item_land_in_its_manifest_row(tmp_path, monkeypatch):
+    import vidcolor.batch
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    make_clip(src / "a.mp4", frames=4)
+    make_clip(src / "b.mp4", frames=4)
+    make_clip(src / "c.mp4", frames=4)
+    carried = "stream 2 (subtitle) cannot be carried into the output"
+
+    def fake_remaster(source, target, options, *, colorizer, on_warning, resume):
+        on_warning(f"{source.name}: told as it happened")
+        if source.name == "b.mp4":
+            raise OutputError(f"{target}: disk full")
+        target.write_bytes(b"film")
+        said = [f"{source.name}: told as it happened"] + ([carried] if source.name == "a.mp4" else [])
+        return SimpleNamespace(frames=4, warnings=said)
+
+    monkeypatch.setattr(vidcolor.batch, "remaster", fake_remaster)
+    summary = run_batch(src, out, RemasterOptions(), colorizer=object(), progress=False)
+    rows = latest_rows(out)
+    assert rows["a.mp4"]["warnings"] == ["a.mp4: told as it happened", carried]
+    assert (rows["b.mp4"]["status"], rows["b.mp4"]["warnings"]) == ("failed", ["b.mp4: told as it happened"])
+    assert (rows["c.mp4"]["status"], rows["c.mp4"]["warnings"]) == ("done", ["c.mp4: told as it happened"])
+    assert f"  a.mp4: {carried}" in format_summary(summary)
+
+    # A rerun skips the done films (nothing new recorded for them) and retries the failed one.
+    again = run_batch(src, out, RemasterOptions(), colorizer=object(), progress=False)
+    assert [(r.source, r.status) for r in again.rows] == [("a.mp4", "skipped"), ("b.mp4", "failed"),
+                                                          ("c.mp4", "skipped")]
+    assert latest_rows(out)["a.mp4"]["warnings"] == ["a.mp4: told as it happened", carried]
+
+
+def test_nothing_to_color_loads_no_model_and_a_lost_item_is_recorded_as_failed(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    (src / "readme.txt").write_text("notes\n")
+    options = RemasterOptions.of(weights=tmp_path / "none.weights.h5")  # would stop the batch if it were loaded
+    summary = run_batch(src, out, options, progress=False)
+    assert [(r.source, r.status, r.error) for r in summary.rows] == [("readme.txt", "skipped", "not an image or video")]
+
+    class Forgetful:
+        def run(self, items, job, report):
+            pass  # e.g. a worker that was lost without a word
+
+    cv2.imwrite(str(src / "a.png"), GREY)
+    summary = run_batch(src, out, options, executor=Forgetful(), progress=False)
+    assert [(r.source, r.status) for r in summary.rows] == [("a.png", "failed"), ("readme.txt", "skipped")]
+    assert "no result" in latest_rows(out)["a.png"]["error"]
+    assert [json.loads(line)["source"] for line in (out / MANIFEST_NAME).read_text().splitlines()] == [
+        "readme.txt", "a.png"]  # the non-media file was recorded once

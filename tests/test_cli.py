@@ -1,5 +1,6 @@
 """The `vidcolor` command: help without TensorFlow, one-line errors and exit codes, real runs."""
 
+import json
 import subprocess
 import sys
 
@@ -19,6 +20,23 @@ def test_help_does_not_import_tensorflow():
            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; " \
            "assert 'remaster' in r.output and 'colorize' in r.output; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_option_and_input_checks_answer_without_keras(tmp_path):
+    """Bad inputs and options are refused before TensorFlow or Keras is imported (that takes seconds)."""
+    film, missing_weights = make_clip(tmp_path / "film.mp4", frames=4), str(tmp_path / "none.weights.h5")
+    cases = [(["remaster", str(tmp_path / "missing.mp4")], 2), (["colorize", str(tmp_path / "missing.jpg")], 2),
+             (["evaluate", str(tmp_path / "missing")], 2), (["batch", str(tmp_path / "missing"), "-o", str(tmp_path / "out")], 2),
+             (["train", str(tmp_path), str(tmp_path / "run"), "--crop", "30"], 2),
+             (["remaster", str(film), "--precision", "half"], 2), (["remaster", str(film), "-w", missing_weights], 4)]
+    code = ("import json, sys; from typer.testing import CliRunner; from vidcolor.cli import app\n"
+            "for args in json.loads(sys.argv[1]):\n"
+            "    r = CliRunner().invoke(app, args)\n"
+            "    heavy = sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules)\n"
+            "    print(json.dumps([args, r.exit_code, heavy]))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps([args for args, _ in cases])], capture_output=True,
+                         text=True, check=True)
+    assert [json.loads(line) for line in out.stdout.splitlines()] == [[args, exit_code, []] for args, exit_code in cases]
 
 
 def test_python_dash_m_works():
@@ -60,9 +78,9 @@ def test_remaster_and_colorize_run_for_real(tmp_path, random_weights):
     photos.mkdir()
     for name in ["a.png", "b.jpg"]:
         cv2.imwrite(str(photos / name), np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1)))
-    result = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "coloured"), "--weights", str(random_weights), "-q"])
+    result = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "colored"), "--weights", str(random_weights), "-q"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "coloured").iterdir()) == ["a_color.png", "b_color.jpg"]
+    assert sorted(p.name for p in (tmp_path / "colored").iterdir()) == ["a_color.png", "b_color.jpg"]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -48,7 +48,7 @@ def test_degrade_leaves_clean_samples_alone_and_stays_in_range(light):
     assert changed >= 15
 
 
-def test_hints_from_the_truth_are_patches_of_its_mean_colour():
+def test_hints_from_the_truth_are_patches_of_its_mean_color():
     ab = rgb_to_lab(skimage.data.coffee()[::4, ::4])[..., 1:]
     counts = []
     for seed in range(200):

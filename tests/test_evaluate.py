@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from vidcolor.cli import app
 from vidcolor.color import lightness
 from vidcolor.evaluate import evaluate_path, grey_version
-from vidcolor.metrics import colourfulness
+from vidcolor.metrics import colorfulness
 from vidcolor.model import load_colorizer
 
 
@@ -21,9 +21,9 @@ def colorizer(random_weights):
     return load_colorizer(random_weights)
 
 
-def test_grey_version_has_no_colour_and_keeps_lightness():
+def test_grey_version_has_no_color_and_keeps_lightness():
     grey = grey_version(skimage.data.coffee())
-    assert colourfulness(grey) < 0.1
+    assert colorfulness(grey) < 0.1
     assert np.abs(lightness(grey) - lightness(skimage.data.coffee())).mean() < 0.5
 
 
@@ -39,14 +39,14 @@ def test_photo_folder_report_and_cli(tmp_path, random_weights):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["images"] == 2
     for side in ("prediction", "grey_baseline"):
-        assert set(report[side]) >= {"psnr", "ciede2000", "colourfulness", "truth_colourfulness", "colourfulness_ratio"}
-    assert report["grey_baseline"]["colourfulness"] < 0.1 < report["grey_baseline"]["truth_colourfulness"]
-    assert report["grey_baseline"]["truth_colourfulness"] == report["prediction"]["truth_colourfulness"]
+        assert set(report[side]) >= {"psnr", "ciede2000", "colorfulness", "truth_colorfulness", "colorfulness_ratio"}
+    assert report["grey_baseline"]["colorfulness"] < 0.1 < report["grey_baseline"]["truth_colorfulness"]
+    assert report["grey_baseline"]["truth_colorfulness"] == report["prediction"]["truth_colorfulness"]
     assert cv2.imread(str(tmp_path / "s.png")).shape[0] > 2 * 64
 
 
 def test_film_report_has_steadiness_of_prediction_and_truth(tmp_path, colorizer):
-    path = tmp_path / "colour.mp4"
+    path = tmp_path / "color.mp4"
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25, options={"crf": "10", "preset": "ultrafast"})
         stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
@@ -59,7 +59,7 @@ def test_film_report_has_steadiness_of_prediction_and_truth(tmp_path, colorizer)
     report = evaluate_path(path, colorizer=colorizer, sheet=tmp_path / "s.png", render_size=32, progress=False)
     assert report["frames"] == 10
     assert {"cdc", "warp_error"} <= set(report["prediction"]) and {"cdc", "warp_error"} <= set(report["truth"])
-    assert report["grey_baseline"]["colourfulness"] < 0.5 < report["grey_baseline"]["truth_colourfulness"]
+    assert report["grey_baseline"]["colorfulness"] < 0.5 < report["grey_baseline"]["truth_colorfulness"]
     assert (tmp_path / "s.png").is_file()
 
 

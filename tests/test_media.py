@@ -19,8 +19,7 @@ from clips import (
 )
 
 from vidcolor.errors import InputError, OutputError
-from vidcolor.encoding import VideoWriter, encoder_threads
-from vidcolor.media import VideoInfo, YuvFrame, decode_frames, decode_small_luma, probe_video
+from vidcolor.media import VideoInfo, VideoWriter, check_output, YuvFrame, decode_frames, decode_small_luma, encoder_threads, probe_video
 
 
 def transcode(src: Path, dest: Path, **kwargs) -> Path:
@@ -79,7 +78,7 @@ def test_round_trip_keeps_timestamps_and_luma(tmp_path, case):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
 
 
-def test_colour_tags_follow_source(tmp_path):
+def test_color_tags_follow_source(tmp_path):
     src = make_clip(tmp_path / "in.mp4", colorspace=1, frames=4)
     info = probe_video(transcode(src, tmp_path / "out.mp4"))
     assert (info.matrix, info.full_range) == ("bt709", False)
@@ -141,8 +140,12 @@ def test_subtitles_copied_to_mkv_and_skipped_for_mp4(tmp_path):
     transcode(src, tmp_path / "out.mkv")
     assert subtitle_packets(tmp_path / "out.mkv") == subtitle_packets(src) == [(0, b"First line"),
                                                                               (300, b"Second line")]
+    check = check_output(probe_video(src), tmp_path / "out.mp4")
+    assert len(check.warnings) == 1 and "subtitle stream #2 (subrip)" in check.warnings[0] and ".mkv" in check.warnings[0]
+    assert check.format_name == "mp4" and not (tmp_path / "out.mp4").exists()  # the check wrote nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "out.mkv"]
     with VideoWriter(probe_video(src), tmp_path / "out.mp4") as writer:
-        assert writer.skipped_streams == ["subtitle stream #2 (subrip)"]
+        assert writer.warnings == list(check.warnings)
         for f in decode_frames(src):
             writer.write(f.y, f.u, f.v, f.pts)
     with av.open(str(tmp_path / "out.mp4")) as c:

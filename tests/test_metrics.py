@@ -13,13 +13,13 @@ from vidcolor.metrics import (
     ImageScores,
     cdc,
     ciede2000,
-    colourfulness,
+    colorfulness,
     psnr,
     score_image,
     summarize,
     warp_error,
 )
-from vidcolor.sheets import contact_sheet, shot_strip
+from vidcolor.sheets import contact_sheet
 
 
 def solid(rgb, h=8, w=8):
@@ -32,16 +32,16 @@ def texture(h, w, seed=0):
     return np.clip(cv2.GaussianBlur(noise, (0, 0), 2.0) * 3 - 256, 0, 255).astype(np.uint8)
 
 
-# --- colourfulness ---------------------------------------------------------------
+# --- colorfulness ---------------------------------------------------------------
 
 @pytest.mark.parametrize("level", [0, 77, 255])
-def test_colourfulness_of_grey_is_zero(level):
-    assert colourfulness(solid((level, level, level))) == 0.0
+def test_colorfulness_of_grey_is_zero(level):
+    assert colorfulness(solid((level, level, level))) == 0.0
     ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
-    assert colourfulness(ramp) == 0.0
+    assert colorfulness(ramp) == 0.0
 
 
-def test_colourfulness_two_pixels_by_hand():
+def test_colorfulness_two_pixels_by_hand():
     img = np.array([[[200, 100, 50], [10, 40, 90]]], dtype=np.uint8)
     # pixel A: rg = |200-100| = 100, yb = |0.5*(200+100) - 50| = 100
     # pixel B: rg = |10-40|   = 30,  yb = |0.5*(10+40) - 90|   = 65
@@ -50,15 +50,15 @@ def test_colourfulness_two_pixels_by_hand():
     # CF = sqrt(35^2 + 17.5^2) + 0.3*sqrt(65^2 + 82.5^2)
     #    = sqrt(1531.25) + 0.3*sqrt(11031.25) = 39.13119... + 31.50893... = 70.64012...
     expected = math.sqrt(1531.25) + 0.3 * math.sqrt(11031.25)
-    assert colourfulness(img) == pytest.approx(expected, rel=1e-12)
-    assert colourfulness(img) == pytest.approx(70.64012, abs=1e-4)
+    assert colorfulness(img) == pytest.approx(expected, rel=1e-12)
+    assert colorfulness(img) == pytest.approx(70.64012, abs=1e-4)
 
 
-def test_colourfulness_of_pure_red_by_hand():
+def test_colorfulness_of_pure_red_by_hand():
     # rg = 255, yb = |0.5*255 - 0| = 127.5 everywhere, so both stds are 0:
     # CF = 0.3*sqrt(255^2 + 127.5^2) = 0.3*sqrt(81281.25) = 85.52960...
-    assert colourfulness(solid((255, 0, 0))) == pytest.approx(0.3 * math.sqrt(81281.25), rel=1e-12)
-    assert colourfulness(solid((255, 0, 0))) == pytest.approx(85.52960, abs=1e-4)
+    assert colorfulness(solid((255, 0, 0))) == pytest.approx(0.3 * math.sqrt(81281.25), rel=1e-12)
+    assert colorfulness(solid((255, 0, 0))) == pytest.approx(85.52960, abs=1e-4)
 
 
 # --- psnr / ciede2000 ------------------------------------------------------------
@@ -176,25 +176,25 @@ def test_warp_error_rejects_length_mismatch():
 
 def test_summarize_ratio_of_means():
     scores = [
-        ImageScores(psnr=30.0, ciede2000=2.0, colourfulness=10.0, truth_colourfulness=40.0),
-        ImageScores(psnr=float("inf"), ciede2000=0.0, colourfulness=30.0, truth_colourfulness=20.0),
-        ImageScores(psnr=40.0, ciede2000=4.0, colourfulness=20.0, truth_colourfulness=30.0),
+        ImageScores(psnr=30.0, ciede2000=2.0, colorfulness=10.0, truth_colorfulness=40.0),
+        ImageScores(psnr=float("inf"), ciede2000=0.0, colorfulness=30.0, truth_colorfulness=20.0),
+        ImageScores(psnr=40.0, ciede2000=4.0, colorfulness=20.0, truth_colorfulness=30.0),
     ]
     summary = summarize(scores)
     assert summary["psnr"] == pytest.approx(35.0)  # inf left out: (30 + 40)/2
     assert summary["ciede2000"] == pytest.approx(2.0)
-    assert summary["colourfulness"] == pytest.approx(20.0)
-    assert summary["truth_colourfulness"] == pytest.approx(30.0)
+    assert summary["colorfulness"] == pytest.approx(20.0)
+    assert summary["truth_colorfulness"] == pytest.approx(30.0)
     # ratio of the means (60/3)/(90/3) = 2/3, not the mean of per-image ratios (0.25+1.5+0.667)/3
-    assert summary["colourfulness_ratio"] == pytest.approx(2 / 3)
+    assert summary["colorfulness_ratio"] == pytest.approx(2 / 3)
 
 
 def test_score_image_fields():
     truth = texture(16, 16)
     grey = np.repeat(cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     s = score_image(grey, truth)
-    assert s.colourfulness == 0.0
-    assert s.truth_colourfulness == pytest.approx(colourfulness(truth))
+    assert s.colorfulness == 0.0
+    assert s.truth_colorfulness == pytest.approx(colorfulness(truth))
     assert s.psnr == pytest.approx(psnr(grey, truth))
     assert s.ciede2000 > 0
 
@@ -234,8 +234,3 @@ def test_contact_sheet_unwritable_leaves_nothing(tmp_path):
         contact_sheet([[solid((1, 2, 3))]], tmp_path / "missing" / "s.png")
     assert os.listdir(tmp_path) == []
 
-
-def test_shot_strip_wraps_after_eight(tmp_path):
-    frames = [solid((i * 20, 0, 0), 20, 40) for i in range(10)]
-    sheet = cv2.imread(str(shot_strip(frames, tmp_path / "shots.png", cell_height=20)))
-    assert sheet.shape == (2 * 20 + 3 * 4, 8 * 40 + 9 * 4, 3)

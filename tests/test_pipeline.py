@@ -10,7 +10,8 @@ from vidcolor.embedders import load_embedder
 from vidcolor.errors import InputError, OutputError
 from vidcolor.media import decode_frames
 from vidcolor.model import Colorizer, ModelConfig, build_colorizer
-from vidcolor.pipeline import RemasterOptions, remaster
+from vidcolor.options import RemasterOptions
+from vidcolor.pipeline import remaster
 
 
 class CountingEmbedder:
@@ -34,7 +35,7 @@ def colorizer():
 
 
 def options(**kw):
-    return RemasterOptions(**{"render_size": 48, "progress": False, **kw})
+    return RemasterOptions.of(**{"render_size": 48, "progress": False, **kw})
 
 
 def test_two_shot_film_keeps_frames_timestamps_sound_and_lightness(tmp_path, colorizer):
@@ -132,3 +133,12 @@ def test_failure_mid_film_leaves_no_output(tmp_path, colorizer, monkeypatch):
     with pytest.raises(RuntimeError):
         remaster(src, colorizer=colorizer, options=options())
     assert [p.name for p in tmp_path.iterdir()] == ["b.mp4"]
+
+
+def test_subtitles_an_mp4_cannot_hold_are_named_in_a_warning(tmp_path, colorizer):
+    src = make_clip(tmp_path / "film.mkv", size=(64, 48), frames=10, audio="aac", subtitles=True)
+    warnings = []
+    result = remaster(src, tmp_path / "film.mp4", options(), colorizer=colorizer, on_warning=warnings.append)
+    assert [w for w in warnings if "subtitle stream" in w] == [w for w in result.warnings if "subtitle stream" in w]
+    assert len([w for w in warnings if "subtitle stream #2 (subrip)" in w and "left out" in w]) == 1
+    assert len(read_video(result.output)) == 10

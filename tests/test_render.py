@@ -5,7 +5,8 @@ import pytest
 from clips import RecordingColorizer, make_clip
 
 from vidcolor import render
-from vidcolor.pipeline import RemasterOptions, remaster
+from vidcolor.options import RemasterOptions
+from vidcolor.pipeline import remaster
 from vidcolor.stills import colorize_array
 
 
@@ -33,7 +34,7 @@ def test_a_film_frame_and_the_same_picture_as_a_still_give_the_model_the_same_in
     colorizer = load_colorizer(random_weights, precision="float32")
     film = make_clip(tmp_path / "film.mp4", size=(160, 96), frames=4, codec="libx264")
     film_sees, still_sees = RecordingColorizer(colorizer), RecordingColorizer(colorizer)
-    remaster(film, tmp_path / "out.mp4", RemasterOptions(render_size=64, crf=0, progress=False), colorizer=film_sees)
+    remaster(film, tmp_path / "out.mp4", RemasterOptions.of(render_size=64, crf=0, progress=False), colorizer=film_sees)
     first = next(iter(decode_frames(film)))
     grey = np.clip((first.y.astype(np.float32) - 16) * 255 / 219, 0, 255).round().astype(np.uint8)  # limited range
     colorize_array(still_sees, grey, render_size=64)

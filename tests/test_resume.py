@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app
 from vidcolor.media import decode_frames
-from vidcolor.pipeline import RemasterOptions, remaster
+from vidcolor.options import RemasterOptions
+from vidcolor.pipeline import remaster
 from vidcolor.segments import parts_folder
 
 # 4 frames per model call: 2 key frames (every other frame of a shot) and the frames between them
@@ -77,7 +78,7 @@ def assert_same_film(out, src, reference=None):
 
 def test_film_in_segments_keeps_frames_timestamps_and_sound(tmp_path, film, colorizer):
     colorizer.frames = 0
-    result = remaster(film, options=RemasterOptions(**SETTINGS), colorizer=colorizer)
+    result = remaster(film, options=RemasterOptions.of(**SETTINGS), colorizer=colorizer)
     assert result.frames == 30 and result.shots == 2 and result.resumed_frames == 0
     assert colorizer.frames == 8 + 8  # frames 0, 2, ..., 14 of shot 0 and 15, 17, ..., 29 of shot 1
     assert_same_film(result.output, film)
@@ -90,7 +91,8 @@ KILLED_SETTINGS = {**SETTINGS, "segment_frames": 4}  # resumes at frame 8, insid
 KILLED_RUN = textwrap.dedent(f"""
     import sys, time
     from vidcolor.model import load_colorizer
-    from vidcolor.pipeline import RemasterOptions, remaster
+    from vidcolor.options import RemasterOptions
+    from vidcolor.pipeline import remaster
 
     src, out, weights = sys.argv[1:4]
     colorizer = load_colorizer(weights)
@@ -103,7 +105,7 @@ KILLED_RUN = textwrap.dedent(f"""
         return real(light, embedding, hints)
 
     colorizer.predict_ab = predict_ab
-    remaster(src, out, RemasterOptions(**{KILLED_SETTINGS!r}), colorizer=colorizer)
+    remaster(src, out, RemasterOptions.of(**{KILLED_SETTINGS!r}), colorizer=colorizer)
 """)
 
 
@@ -126,7 +128,7 @@ def test_killed_remaster_resumes_to_the_same_film(tmp_path, film, colorizer, ran
     assert not out.exists() and (folder / "segment-000000.json").exists()
 
     colorizer.frames = colorizer.embeds = 0
-    result = remaster(film, out, RemasterOptions(**KILLED_SETTINGS), colorizer=colorizer, resume=True)
+    result = remaster(film, out, RemasterOptions.of(**KILLED_SETTINGS), colorizer=colorizer, resume=True)
     assert result.resumed_frames == 8 and result.frames == 30 and result.shots == 2
     # warm-up from frame 4 (smoothing reaches 2 key frames = 4 frames back), then frames 8-29:
     # key frames 4, 6, ..., 14 of shot 0 and 15, 17, ..., 29 of shot 1
@@ -134,7 +136,7 @@ def test_killed_remaster_resumes_to_the_same_film(tmp_path, film, colorizer, ran
     assert colorizer.embeds == 0  # the shot plan came from the side folder
     assert not folder.exists()
 
-    reference = remaster(film, tmp_path / "reference.mp4", RemasterOptions(**KILLED_SETTINGS),
+    reference = remaster(film, tmp_path / "reference.mp4", RemasterOptions.of(**KILLED_SETTINGS),
                          colorizer=colorizer).output
     assert_same_film(out, film, reference)
     # smoothing and embeddings did not change at the segment boundaries: the colours are the same too
@@ -149,7 +151,7 @@ def test_ctrl_c_keeps_finished_segments_and_other_settings_start_over(tmp_path, 
     colorizer.calls, colorizer.stop_at = 0, (6, KeyboardInterrupt())
     try:
         with pytest.raises(KeyboardInterrupt):
-            remaster(film, out, RemasterOptions(**SETTINGS), colorizer=colorizer)
+            remaster(film, out, RemasterOptions.of(**SETTINGS), colorizer=colorizer)
     finally:
         colorizer.stop_at = None
     folder = parts_folder(out)
@@ -161,7 +163,7 @@ def test_ctrl_c_keeps_finished_segments_and_other_settings_start_over(tmp_path, 
 
     warnings: list[str] = []
     colorizer.frames = 0
-    other = RemasterOptions(**{**SETTINGS, "render_size": 40})
+    other = RemasterOptions.of(**{**SETTINGS, "render_size": 40})
     result = remaster(film, out, other, colorizer=colorizer, resume=True, on_warning=warnings.append)
     assert result.resumed_frames == 0 and colorizer.frames == 16  # all key frames again
     assert len(warnings) == 1 and "starting over" in warnings[0] and "render_size" in warnings[0]
@@ -173,7 +175,7 @@ def test_cli_resume_option(tmp_path, film, colorizer, random_weights):
     colorizer.calls, colorizer.stop_at = 0, (4, RuntimeError("model exploded"))
     try:
         with pytest.raises(RuntimeError):
-            remaster(film, out, RemasterOptions(**SETTINGS), colorizer=colorizer)
+            remaster(film, out, RemasterOptions.of(**SETTINGS), colorizer=colorizer)
     finally:
         colorizer.stop_at = None
     assert (parts_folder(out) / "segment-000000.json").exists()
@@ -212,7 +214,7 @@ VFR_12800 = [0, 512, 1024, 1536, 2000, 3500, 3600, 3700, 4500, 4600, 5900, 6000]
 ])
 def test_joined_segments_keep_exact_timestamps(tmp_path, colorizer, name, kwargs):
     src = make_clip(tmp_path / name, **kwargs)
-    options = RemasterOptions(**{**SETTINGS, "segment_frames": 4, "smooth": False, "crf": 18})
+    options = RemasterOptions.of(**{**SETTINGS, "segment_frames": 4, "smooth": False, "crf": 18})
     out = remaster(src, tmp_path / f"out_{name}", options, colorizer=colorizer).output
     before, after = read_video(src), read_video(out)
     assert len(after) == len(before) == kwargs["frames"]

@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 
 from vidcolor.evaluate import grey_version
-from vidcolor.metrics import ciede2000, colourfulness
+from vidcolor.metrics import ciede2000, colorfulness
 from vidcolor.model import default_weights, load_colorizer
 from vidcolor.stills import colorize_array
 
@@ -29,16 +29,16 @@ def test_shipped_model_card_matches_the_file(shipped):
 
 # coffee and chelsea are among the training photos; retina is not
 @pytest.mark.parametrize("photo", ["coffee", "chelsea", "retina"])
-def test_shipped_model_colours_a_photo_better_than_grey(shipped, photo):
+def test_shipped_model_colors_a_photo_better_than_grey(shipped, photo):
     truth = getattr(skimage.data, photo)()
     grey = grey_version(truth)
-    coloured = colorize_array(shipped, grey)
-    assert colourfulness(coloured) > 10.0  # well above a grey picture's 0
-    assert ciede2000(coloured, truth) < ciede2000(grey, truth)
-    assert np.abs(coloured.astype(int) - grey.astype(int)).mean() > 2.0
+    colored = colorize_array(shipped, grey)
+    assert colorfulness(colored) > 10.0  # well above a grey picture's 0
+    assert ciede2000(colored, truth) < ciede2000(grey, truth)
+    assert np.abs(colored.astype(int) - grey.astype(int)).mean() > 2.0
 
 
-def test_a_hint_moves_the_colour_in_its_region_toward_it_and_leaves_the_rest(shipped):
+def test_a_hint_moves_the_color_in_its_region_toward_it_and_leaves_the_rest(shipped):
     """The shipped model's pull toward a hint is still weak and not yet reliable (see the model card):
     on the median it is there; no hint changes colours far from it."""
     from vidcolor import hints, render
@@ -50,11 +50,11 @@ def test_a_hint_moves_the_colour_in_its_region_toward_it_and_leaves_the_rest(shi
     plain = colorize_lightness(shipped, light)
     ratios = []
     for x, y in [(0.3, 0.3), (0.7, 0.5), (0.5, 0.8)]:
-        for colour in [(-5.0, -45.0), (60.0, 40.0), (-40.0, 40.0)]:
-            hinted = colorize_lightness(shipped, light, hints=hints.place(h, w, [(x, y, colour)], size=7))
+        for color in [(-5.0, -45.0), (60.0, 40.0), (-40.0, 40.0)]:
+            hinted = colorize_lightness(shipped, light, hints=hints.place(h, w, [(x, y, color)], size=7))
             cy, cx = int(y * (light.shape[0] - 1)), int(x * (light.shape[1] - 1))
             near = (slice(cy - 6, cy + 6), slice(cx - 6, cx + 6))
-            distance = lambda ab: np.linalg.norm(ab[near].reshape(-1, 2).mean(0) - colour)
+            distance = lambda ab: np.linalg.norm(ab[near].reshape(-1, 2).mean(0) - color)
             ratios.append(distance(hinted) / distance(plain))
             far = (slice(0, 60), slice(0, 60)) if y > 0.5 or x > 0.5 else (slice(-60, None), slice(-60, None))
             assert np.abs(hinted[far] - plain[far]).mean() < 2.0

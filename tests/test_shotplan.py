@@ -7,7 +7,7 @@ import pytest
 from clips import make_clip
 
 from vidcolor.media import probe_video
-from vidcolor.shotplan import LivePlan, scan_shots
+from vidcolor.shotplan import ShotPlan, scan_shots
 
 
 class MeanEmbedder:
@@ -34,7 +34,7 @@ def test_live_plan_matches_the_full_scan_and_is_saved_when_done(film):
     assert [(s.start, s.end) for s in shots] == [(0, 20), (20, 40)]
     saved = []
     embedder = MeanEmbedder()
-    with LivePlan(film, info, embedder, on_complete=saved.append) as live:
+    with ShotPlan.scan(film, info, embedder, on_complete=saved.append) as live:
         assert [live.shot_of(i) for i in (0, 19, 20, 39)] == [0, 0, 1, 1]
         assert live.shot_start(1) == 20
         np.testing.assert_array_equal(live.embeddings[[1, 0]], np.stack([shots[1].embedding, shots[0].embedding]))
@@ -46,7 +46,18 @@ def test_live_plan_matches_the_full_scan_and_is_saved_when_done(film):
     assert live.shot_of(100) == 1  # past the end: the last shot
 
 
-def test_a_failing_scan_raises_in_the_colour_pass(film):
-    with LivePlan(film, probe_video(film), MeanEmbedder(fail_at=-1)) as live, \
+def test_a_failing_scan_raises_in_the_color_pass(film):
+    with ShotPlan.scan(film, probe_video(film), MeanEmbedder(fail_at=-1)) as live, \
             pytest.raises(RuntimeError, match="embedder broke"):
         live.shot_of(0)
+
+
+def test_a_saved_plan_answers_at_the_shot_boundaries():
+    embeddings = np.arange(3 * 1000, dtype=np.float32).reshape(3, 1000)
+    plan = ShotPlan.saved([10, 25], embeddings, 40)
+    assert [plan.shot_of(i) for i in (0, 9, 10, 24, 25, 39, 100)] == [0, 0, 1, 1, 2, 2, 2]
+    assert [plan.shot_start(s) for s in range(3)] == [0, 10, 25]
+    assert plan.cuts == [10, 25] and plan.frames == 40 and plan.shots == 3 and plan.finish() is plan
+    np.testing.assert_array_equal(np.asarray(plan.embeddings), embeddings)
+    np.testing.assert_array_equal(plan.embeddings[[2, 0]], embeddings[[2, 0]])
+    assert ShotPlan.saved([], embeddings[:1], 5).shot_of(100) == 0

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidcolor.shots import CutDetector, ShotSampler, shot_of, shot_ranges
+from vidcolor.shots import CutDetector, ShotSampler
 
 H, W = 64, 96
 
@@ -95,18 +95,6 @@ def test_minimum_shot_length_is_respected():
     assert cuts, "alternating scenes should still give some cuts"
     assert np.all(np.diff([0] + cuts) >= 8)
     assert len(detect(clip, min_shot_frames=1)[0].cuts) == 11
-
-
-def test_shot_ranges_and_shot_of_at_boundaries():
-    cuts = [10, 25]
-    assert shot_ranges(cuts, 40) == [(0, 10), (10, 25), (25, 40)]
-    assert shot_ranges([], 5) == [(0, 5)]
-    assert shot_ranges([], 0) == []
-    assert shot_ranges([3, 7], 7) == [(0, 3), (3, 7)]  # a cut at frame_count opens no shot
-    assert [shot_of(cuts, i) for i in (0, 9, 10, 24, 25, 39)] == [0, 0, 1, 1, 2, 2]
-    assert shot_of([], 100) == 0
-    for number, (start, end) in enumerate(shot_ranges(cuts, 40)):
-        assert shot_of(cuts, start) == number and shot_of(cuts, end - 1) == number
 
 
 def test_sampler_memory_is_bounded_and_picks_span_the_shot():

@@ -24,7 +24,7 @@ def grey_photo(path, size=(120, 80)):
     return grey
 
 
-def test_grey_png_gets_colour_and_keeps_its_lightness(tmp_path, colorizer):
+def test_grey_png_gets_color_and_keeps_its_lightness(tmp_path, colorizer):
     grey = grey_photo(tmp_path / "camera.png")
     result = colorize_image(tmp_path / "camera.png", colorizer=colorizer, render_size=64)
     assert result.output == tmp_path / "camera_color.png"
@@ -67,6 +67,15 @@ def test_existing_output_and_bad_input(tmp_path, colorizer):
     with pytest.raises(InputError, match="b.png: not a readable image"):
         colorize_image(tmp_path / "b.png", colorizer=colorizer)
     assert not (tmp_path / "b_color.png").exists()
+
+
+def test_without_a_colorizer_one_is_loaded_in_the_precision_asked(tmp_path, colorizer, monkeypatch):
+    asked = []
+    monkeypatch.setattr("vidcolor.model.load_colorizer",
+                        lambda weights=None, precision="auto": asked.append((weights, precision)) or colorizer)
+    grey_photo(tmp_path / "a.png")
+    colorize_image(tmp_path / "a.png", weights="w.weights.h5", precision="float32", render_size=32)
+    assert asked == [("w.weights.h5", "float32")] and (tmp_path / "a_color.png").is_file()
 
 
 def test_find_images_walks_folders_and_skips_our_own_outputs(tmp_path):

@@ -5,18 +5,15 @@
     vidcolor.colorize_image("grandma.jpg")            # -> grandma_color.jpg
     colorizer = vidcolor.load_colorizer()             # load once, pass colorizer= to many calls
 
-Names are imported on first use, so `import vidcolor` stays light (no TensorFlow).
+Names are imported on first use, so `import vidcolor` stays light (no TensorFlow) and changes
+nothing (TensorFlow's start-up chatter is silenced where Keras is imported: model.import_keras).
 """
-
-import os as _os
 
 __version__ = "0.1.0"
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for users
-
 _EXPORTS = {
     "remaster": "pipeline",
-    "RemasterOptions": "pipeline",
+    "RemasterOptions": "options",
     "colorize_image": "stills",
     "colorize_array": "stills",
     "load_colorizer": "model",

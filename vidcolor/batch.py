@@ -1,19 +1,28 @@
-"""`run_batch()`: colour every film and photo under a folder, resumably.
+"""`run_batch()`: colour every film and photo under a folder, resumably, in three steps.
 
-Each finished file appends one JSON line to OUT_DIR/vidcolor-manifest.jsonl
-(flushed and fsynced), so a batch stopped by Ctrl-C, a crash or a power cut
-loses only the file it was on: a rerun skips what is done and retries what
-failed. One bad file is recorded as failed and the batch goes on.
+- plan: `plan_batch()` walks SRC_DIR and decides, for each file, its kind, its output name
+  (clashes settled up front) and what to do: colour it, redo it (--force), skip it (done per
+  the manifest, or not media) or fail it (it could not even be inspected). No model, no TensorFlow.
+- execute: an `Executor` colours the items to colour, in any order and anywhere, and reports a
+  result for each; `LocalExecutor` (the default) does them here, one after another, loading
+  the model once and only if there is something to colour.
+- record: the driver hands every skip, failure and result to the manifest's `Recorder`, the
+  only writer of OUT_DIR/vidcolor-manifest.jsonl (manifest.py), as each one is settled.
+
+So a batch stopped by Ctrl-C, a crash or a power cut loses only the files it was on: a rerun
+skips what is done and retries what failed. One bad file is recorded as failed and the batch goes on.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -21,90 +30,102 @@ from tqdm import tqdm
 
 from .errors import InputError, ModelError, OutputError, VidcolorError
 from .images import IMAGE_SUFFIXES
+from .manifest import ALREADY_DONE, MANIFEST_NAME, NOT_MEDIA, BatchRow, Recorder, done_outputs, read_manifest
 from .media import probe_video
-from .pipeline import RemasterOptions, remaster
+from .outputs import colored_name
+from .options import RemasterOptions
+from .pipeline import remaster
 from .stills import colorize_image
 
-MANIFEST_NAME = "vidcolor-manifest.jsonl"
-NOT_MEDIA = "not an image or video"
+__all__ = ["MANIFEST_NAME", "BatchItem", "BatchJob", "BatchPlan", "BatchRow", "BatchSummary", "Executor",
+           "ItemResult", "LocalExecutor", "color_item", "format_summary", "plan_batch", "run_batch"]
+
 # A file with one of these suffixes that cannot be read is a failed film, not a non-media file.
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
                   ".wmv", ".flv", ".3gp", ".ogv", ".vob", ".dv", ".mxf", ".m2v"}
 WRITABLE_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi"}  # containers the H.264 writer can fill
 
+COLOR, REDO, SKIP, FAIL = "color", "redo", "skip", "fail"  # BatchItem.action
 
-@dataclass
-class BatchRow:
-    """One manifest line."""
+
+# --- plan ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One file of the batch and what to do with it."""
 
     source: str  # relative to SRC_DIR, "/"-separated
-    output: str | None  # relative to OUT_DIR
-    kind: str  # video, still or other
-    status: str  # done, failed or skipped
-    frames: int | None = None  # films only
-    seconds: float = 0.0
-    error: str | None = None  # why it failed or was skipped, one line
-    warnings: list[str] = field(default_factory=list)
+    output: str | None  # relative to OUT_DIR, "/"-separated; None for a file that gets no output
+    kind: str  # video, still or other ("?" for a done file whose manifest row does not say)
+    action: str  # color, redo (done, but --force), skip or fail
+    reason: str | None = None  # why it is skipped or failed, one line
+
+    def row(self) -> BatchRow:
+        """The manifest row of an item settled by the plan itself (skip or fail)."""
+        status = {SKIP: "skipped", FAIL: "failed"}[self.action]
+        return BatchRow(self.source, self.output, self.kind, status, error=self.reason)
 
 
-@dataclass
-class BatchSummary:
+@dataclass(frozen=True)
+class BatchJob:
+    """What an executor needs besides the items: where they are, where they go, and how."""
+
     src_dir: Path
     out_dir: Path
-    rows: list[BatchRow]  # this run's rows; files already done show as skipped
-    seconds: float
+    options: RemasterOptions  # for the films; the stills take its render_size and force
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    job: BatchJob
+    items: tuple[BatchItem, ...]  # every file found, in walk order (sorted)
+    unreadable: tuple[str, ...] = ()  # folders (relative to SRC_DIR) that could not be read
 
     @property
-    def counts(self) -> dict[str, int]:
-        return {status: sum(r.status == status for r in self.rows) for status in ("done", "skipped", "failed")}
-
-    @property
-    def frames(self) -> int:
-        return sum(r.frames or 0 for r in self.rows if r.kind == "video" and r.status == "done")
-
-    @property
-    def film_seconds(self) -> float:
-        return sum(r.seconds for r in self.rows if r.kind == "video" and r.status == "done")
+    def to_color(self) -> tuple[BatchItem, ...]:
+        return tuple(item for item in self.items if item.action in (COLOR, REDO))
 
 
-class Manifest:
-    """Append-only JSON lines; the latest row for a source wins."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.latest: dict[str, dict] = {}
+def plan_batch(src_dir: str | Path, out_dir: str | Path, options: RemasterOptions | None = None, *,
+               latest: dict[str, dict] | None = None) -> BatchPlan:
+    """What a batch from src_dir into out_dir would do, given the manifest there (or `latest`, its
+    rows already read). Reads each file's header to tell films, stills and other files apart;
+    writes nothing and loads no model."""
+    options = options or RemasterOptions()
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    _check_folders(src_dir, out_dir)
+    latest = read_manifest(out_dir / MANIFEST_NAME) if latest is None else latest
+    done = done_outputs(latest, out_dir)
+    claimed = {output: source for source, output in done.items()}  # output name -> the source it belongs to
+    ours = {(out_dir / output).resolve() for output in done.values()}
+    files, unreadable = find_files(src_dir, out_dir)
+    items = []
+    for path in tqdm([f for f in files if f.resolve() not in ours], desc="scanning", unit="file", leave=False,
+                     disable=not options.run.progress):
+        rel = path.relative_to(src_dir)
+        source = rel.as_posix()
+        if source in done and not options.run.force:
+            items.append(BatchItem(source, done[source], latest[source].get("kind", "?"), SKIP, ALREADY_DONE))
+            continue
         try:
-            text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
-        for line in text.splitlines():
-            try:
-                row = json.loads(line)
-                self.latest[row["source"]] = row
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a crash
-        self._needs_newline = bool(text) and not text.endswith("\n")
-        self._file = None
+            kind = detect_kind(path)
+        except Exception as exc:  # noqa: BLE001 - an odd file must not end an overnight batch
+            items.append(BatchItem(source, None, "other", FAIL, _one_line(path, exc)))
+            continue
+        if kind == "other":
+            items.append(BatchItem(source, None, kind, SKIP, NOT_MEDIA))
+            continue
+        output = _claim(rel, output_suffix(rel, kind), claimed)
+        items.append(BatchItem(source, output, kind, REDO if source in done else COLOR))
+    return BatchPlan(BatchJob(src_dir, out_dir, options), tuple(items),
+                     tuple(Path(os.path.relpath(f, src_dir)).as_posix() for f in unreadable))
 
-    def append(self, row: BatchRow) -> None:
-        try:
-            if self._file is None:
-                self._file = open(self.path, "a", encoding="utf-8")
-                if self._needs_newline:  # don't glue the new row onto a half-written one
-                    self._file.write("\n")
-            self._file.write(json.dumps(asdict(row)) + "\n")
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write the manifest ({exc.strerror or exc})") from None
-        self.latest[row.source] = asdict(row)
 
-    def __enter__(self) -> Manifest:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._file is not None:
-            self._file.close()
+def _check_folders(src_dir: Path, out_dir: Path) -> None:
+    if not src_dir.is_dir():
+        raise InputError(f"{src_dir}: no such folder")
+    if out_dir.resolve() == src_dir.resolve():
+        raise InputError(f"{out_dir}: the output folder must not be the source folder")
 
 
 def find_files(src_dir: Path, out_dir: Path) -> tuple[list[Path], list[str]]:
@@ -144,109 +165,194 @@ def detect_kind(path: Path) -> str:
     return "still" if suffix in IMAGE_SUFFIXES else "other"
 
 
-def output_name(rel: Path, kind: str) -> str:
+def output_suffix(rel: Path, kind: str) -> str:
+    """The source's suffix if a file of its kind can be written with it; else .png (stills) or .mkv (films)."""
     suffix = rel.suffix
     if kind == "still" and not (suffix and cv2.haveImageWriter("x" + suffix.lower())):
-        suffix = ".png"
-    elif kind == "video" and suffix.lower() not in WRITABLE_VIDEO_SUFFIXES:
-        suffix = ".mkv"
-    return f"{rel.stem}_color{suffix}"
+        return ".png"
+    if kind == "video" and suffix.lower() not in WRITABLE_VIDEO_SUFFIXES:
+        return ".mkv"
+    return suffix
+
+
+def _claim(rel: Path, suffix: str, claimed: dict[str, str]) -> str:
+    """The output name of `rel`, claimed for it: <stem>_color<suffix>, or, when another source has that
+    (e.g. "photo" and "photo.png" both give photo_color.png), <name>_color<suffix>, then <name>-2_color<suffix>..."""
+    source = rel.as_posix()
+    for stem in itertools.chain([rel.stem, rel.name], (f"{rel.name}-{n}" for n in itertools.count(2))):
+        output = colored_name(rel.with_name(stem + suffix), suffix=suffix).as_posix()  # suffix is never ""
+        if claimed.get(output, source) == source:
+            claimed[output] = source
+            return output
+    raise AssertionError("unreachable")
+
+
+# --- execute ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What colouring one item came to: all an executor hands back (picklable, no paths of its machine)."""
+
+    item: BatchItem
+    status: str  # done or failed
+    frames: int | None = None  # films only
+    seconds: float = 0.0
+    error: str | None = None  # why it failed, one line
+    warnings: tuple[str, ...] = ()
+
+    def row(self) -> BatchRow:
+        item = self.item
+        return BatchRow(item.source, item.output, item.kind, self.status, self.frames, self.seconds, self.error,
+                        list(self.warnings))
+
+
+class Executor(Protocol):
+    def run(self, items: Sequence[BatchItem], job: BatchJob, report: Callable[[ItemResult], None]) -> None:
+        """Colour every item (action color or redo), in any order and anywhere, calling report(result) in the
+        calling process once per item as it finishes. A problem with one file is a failed result, not an
+        exception; ModelError (the model, not the file) and KeyboardInterrupt stop the batch. An executor
+        never writes the manifest: the driver records what it reports."""
+
+
+def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[str], None] | None = None
+               ) -> ItemResult:
+    """Colour one planned item into job.out_dir with a loaded colorizer: the work of any executor."""
+    started, frames, warnings = time.time(), None, []
+    path, target = job.src_dir / item.source, job.out_dir / item.output
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        if on_warning is not None:
+            on_warning(message)
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if item.kind == "video":
+            # a film interrupted in an earlier batch run goes on from its last finished segment
+            result = remaster(path, target, job.options, colorizer=colorizer, on_warning=warn,
+                              resume=not job.options.run.force)
+            frames = result.frames
+        else:
+            result = colorize_image(path, target, colorizer=colorizer, render_size=job.options.model.render_size,
+                                    force=job.options.run.force)
+        warnings += [w for w in getattr(result, "warnings", None) or () if w not in warnings]  # any not told
+        status, error = "done", None
+    except ModelError:
+        raise  # the model, not this file: every other file would fail the same way
+    except Exception as exc:  # noqa: BLE001 - an odd file or a bug must not end an overnight batch
+        status, error = "failed", _one_line(path, exc)
+    return ItemResult(item, status, frames, round(time.time() - started, 3), error, tuple(warnings))
+
+
+class LocalExecutor:
+    """Here, one item after another in plan order; loads the model once, and only if there are items."""
+
+    def __init__(self, colorizer=None):
+        self.colorizer = colorizer
+
+    def run(self, items: Sequence[BatchItem], job: BatchJob, report: Callable[[ItemResult], None]) -> None:
+        if not items:
+            return
+        colorizer = self.load(job.options)  # before the first item, so its time is its own, not the model's
+        for item in items:
+            report(color_item(item, job, colorizer, _print_warning if job.options.run.progress else None))
+
+    def load(self, options: RemasterOptions):
+        if self.colorizer is None:
+            from .model import load_colorizer
+
+            self.colorizer = load_colorizer(options.model.weights, precision=options.model.precision)
+            _ = self.colorizer.embedder  # now, so that its errors stop the batch at once
+        return self.colorizer
+
+
+def _print_warning(message: str) -> None:
+    tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
+
+
+def _one_line(path: Path, exc: Exception) -> str:
+    text = str(exc) if isinstance(exc, VidcolorError) else f"{path}: {type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+# --- drive and record ---------------------------------------------------------------------------
+
+@dataclass
+class BatchSummary:
+    src_dir: Path
+    out_dir: Path
+    rows: list[BatchRow]  # this run's rows, in plan order; files already done show as skipped
+    seconds: float
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {status: sum(r.status == status for r in self.rows) for status in ("done", "skipped", "failed")}
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames or 0 for r in self.rows if r.kind == "video" and r.status == "done")
+
+    @property
+    def film_seconds(self) -> float:
+        return sum(r.seconds for r in self.rows if r.kind == "video" and r.status == "done")
 
 
 def run_batch(src_dir: str | Path, out_dir: str | Path, options: RemasterOptions | None = None, *,
-              colorizer=None, progress: bool = True) -> BatchSummary:
+              colorizer=None, executor: Executor | None = None, progress: bool = True) -> BatchSummary:
     """Colour every film and still under src_dir into out_dir (same tree), recording each file in the manifest.
 
     `options` serve the films, and the stills take their render size; options.force also redoes files
-    the manifest has as done.
+    the manifest has as done. `executor` colours the items (default: LocalExecutor(colorizer)).
 
     Per-file problems are recorded and the batch goes on; a model that cannot
     load, an unwritable manifest and Ctrl-C stop it.
     """
     started = time.time()
-    settings = replace(options or RemasterOptions(), progress=progress)
+    settings = (options or RemasterOptions()).replace(progress=progress)
     src_dir, out_dir = Path(src_dir), Path(out_dir)
-    if not src_dir.is_dir():
-        raise InputError(f"{src_dir}: no such folder")
-    if out_dir.resolve() == src_dir.resolve():
-        raise InputError(f"{out_dir}: the output folder must not be the source folder")
+    if executor is None:
+        executor = LocalExecutor(colorizer)
+    elif colorizer is not None:
+        raise ValueError("run_batch: give the colorizer to the executor, not to run_batch")
+    _check_folders(src_dir, out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
 
-    def model():
-        nonlocal colorizer
-        if colorizer is None:
-            from .model import load_colorizer
+    rows: dict[str, BatchRow] = {}
+    lock = threading.Lock()  # an executor may report from threads of its own
+    with Recorder(out_dir / MANIFEST_NAME) as recorder:
+        plan = plan_batch(src_dir, out_dir, settings, latest=recorder.latest)
+        todo = plan.to_color
+        bar = tqdm(total=len(todo), desc="files", unit="file", position=0, disable=not progress)
 
-            colorizer = load_colorizer(settings.weights, precision=settings.precision)  # once, and only if something needs colouring
-            _ = colorizer.embedder  # now, so that its errors stop the batch at once and its time is no film's
-        return colorizer
+        def settle(row: BatchRow, finished: bool = False) -> None:
+            with lock:
+                recorder.record(row)
+                rows[row.source] = row
+                if row.status == "failed" and progress:
+                    tqdm.write(f"vidcolor: {row.error}", file=sys.stderr)
+                if finished:
+                    bar.set_postfix_str(row.source, refresh=False)
+                    bar.update()
 
-    with Manifest(out_dir / MANIFEST_NAME) as manifest:
-        done = {s: r["output"] for s, r in manifest.latest.items()  # done, and the output is still there
-                if r.get("status") == "done" and r.get("output") and (out_dir / r["output"]).is_file()}
-        claimed = {output: source for source, output in done.items()}  # output name -> the source it belongs to
-        ours = {(out_dir / output).resolve() for output in done.values()}
-        files, unreadable = find_files(src_dir, out_dir)
-        rows = [BatchRow(Path(os.path.relpath(f, src_dir)).as_posix(), None, "other", "failed",
-                         error=f"{f}: cannot read this folder") for f in unreadable]
-        bar = tqdm([f for f in files if f.resolve() not in ours], desc="files", unit="file", position=0,
-                   disable=not progress)
-        for path in bar:
-            rel = path.relative_to(src_dir)
-            source = rel.as_posix()
-            bar.set_postfix_str(source, refresh=False)
-            if not settings.force and source in done:
-                rows.append(BatchRow(source, done[source], manifest.latest[source].get("kind", "?"), "skipped",
-                                     error="already done"))
-                continue
-            row = _colour_one(path, rel, out_dir, settings, model, claimed)
-            if row.status != "skipped" or manifest.latest.get(source, {}).get("status") != "skipped":
-                manifest.append(row)  # a non-media file already recorded as such is not recorded again
-            if row.status == "failed" and progress:
-                tqdm.write(f"vidcolor: {row.error}", file=sys.stderr)
-            rows.append(row)
-        bar.close()
-    return BatchSummary(src_dir, out_dir, rows, time.time() - started)
+        try:
+            for item in plan.items:
+                if item.action in (SKIP, FAIL):
+                    settle(item.row())
+            executor.run(todo, plan.job, lambda result: settle(result.row(), finished=True))
+            for item in todo:
+                if item.source not in rows:  # e.g. lost with a machine: failed, so a rerun retries it
+                    lost = f"{src_dir / item.source}: the executor gave no result"
+                    settle(ItemResult(item, "failed", error=lost).row())
+        finally:
+            bar.close()
 
-
-def _colour_one(path: Path, rel: Path, out_dir: Path, settings: RemasterOptions, model, claimed: dict) -> BatchRow:
-    started, source = time.time(), rel.as_posix()
-    kind, output, frames, warnings = "other", None, None, []
-
-    def warn(message: str) -> None:
-        warnings.append(message)
-        if settings.progress:
-            tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
-
-    try:
-        kind = detect_kind(path)
-        if kind == "other":
-            return BatchRow(source, None, kind, "skipped", seconds=round(time.time() - started, 3), error=NOT_MEDIA)
-        loading = time.time()
-        colorizer = model()
-        started += time.time() - loading  # the first file's time is its own, not the model's
-        output = (rel.parent / output_name(rel, kind)).as_posix()
-        if claimed.get(output, source) != source:  # e.g. "photo" and "photo.png" both give photo_color.png
-            output = (rel.parent / (rel.name + "_color" + Path(output).suffix)).as_posix()
-        claimed[output] = source
-        target = out_dir / output
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if kind == "video":
-            # a film interrupted in an earlier batch run goes on from its last finished segment
-            frames = remaster(path, target, settings, colorizer=colorizer, on_warning=warn, resume=not settings.force).frames
-        else:
-            colorize_image(path, target, colorizer=colorizer, render_size=settings.render_size, force=settings.force)
-        status, error = "done", None
-    except ModelError:
-        raise  # the model, not this file: every other file would fail the same way
-    except VidcolorError as exc:
-        status, error = "failed", " ".join(str(exc).split())
-    except Exception as exc:  # noqa: BLE001 - an odd file or a bug must not end an overnight batch
-        status, error = "failed", " ".join(f"{path}: {type(exc).__name__}: {exc}".split())
-    return BatchRow(source, output, kind, status, frames, round(time.time() - started, 3), error, warnings)
+    unreadable = [BatchRow(rel, None, "other", "failed", error=f"{src_dir / rel}: cannot read this folder")
+                  for rel in plan.unreadable]
+    return BatchSummary(src_dir, out_dir, unreadable + [rows[item.source] for item in plan.items],
+                        time.time() - started)
 
 
 def format_summary(summary: BatchSummary) -> str:
@@ -260,5 +366,9 @@ def format_summary(summary: BatchSummary) -> str:
     if failed:
         lines.append("failed:")
         lines += [f"  {r.source}: {r.error}" for r in failed]
+    warned = [(r.source, w) for r in summary.rows for w in r.warnings]
+    if warned:
+        lines.append("warnings:")
+        lines += [f"  {source}: {warning}" for source, warning in warned]
     lines.append(f"manifest: {summary.out_dir / MANIFEST_NAME}")
     return "\n".join(lines)

@@ -15,8 +15,7 @@ from typing import List, Optional
 import typer
 
 from .errors import VidcolorError
-from .pipeline import KEY_INTERVAL
-from .stills import DEFAULT_RENDER_SIZE
+from .options import DEFAULT_RENDER_SIZE, KEY_INTERVAL
 
 app = typer.Typer(
     add_completion=False,
@@ -61,10 +60,10 @@ def _check_precision(precision: str) -> None:
 def _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset, force,
                   weights, quiet):
     """The RemasterOptions of the remaster and batch commands, from their shared options."""
-    from .pipeline import RemasterOptions
+    from .options import RemasterOptions
 
     _check_precision(precision)
-    return RemasterOptions(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
+    return RemasterOptions.of(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
                            smooth_strength=smooth_strength, crf=crf, preset=preset, force=force, weights=weights,
                            precision=precision, progress=not quiet)
 
@@ -139,7 +138,8 @@ def colorize(
     from tqdm import tqdm
 
     from .model import load_colorizer
-    from .stills import colorize_image, find_images, output_path_for
+    from .outputs import colored_name
+    from .stills import colorize_image, find_images
 
     files = _run(lambda: find_images(paths))
     if not files:
@@ -153,9 +153,9 @@ def colorize(
     colorizer = _run(lambda: load_colorizer(weights, precision=precision))
     failed = 0
     for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
-        target = output_path_for(path, out_dir)
         try:
-            result = colorize_image(path, target, colorizer=colorizer, render_size=render_size, force=force)
+            result = colorize_image(path, colored_name(path, out_dir), colorizer=colorizer, precision=precision,
+                                    render_size=render_size, force=force)
             if not quiet:
                 tqdm.write(str(result.output))
         except VidcolorError as exc:
@@ -268,7 +268,7 @@ def evaluate(
     _check_precision(precision)
     result = _run(lambda: evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
                                         key_interval=key_interval, precision=precision, progress=not quiet))
-    write_report(result, report)
+    _run(lambda: write_report(result, report))
     typer.echo(json.dumps({k: result[k] for k in ("prediction", "grey_baseline") if k in result}, indent=1))
     typer.echo(f"report: {report}  sheet: {sheet}")
 

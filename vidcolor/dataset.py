@@ -10,7 +10,6 @@ batches an uninterrupted run would have.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from . import augment, chroma_bins, hints
 from .color import grey_from_lightness, lightness, rgb_to_lab, scale_lightness
 from .images import list_images, read_image
 from .model import hint_channels
+from .outputs import atomic_path, write_text
 
 
 @dataclass
@@ -53,10 +53,9 @@ class ImageSet:
             return np.load(store, allow_pickle=False)
         values = compute()
         self.cache.mkdir(parents=True, exist_ok=True)
-        partial = self.cache / f".{name}.{os.getpid()}.partial.npy"
-        np.save(partial, values)
-        os.replace(partial, store)
-        index.write_text(json.dumps(key))
+        with atomic_path(store) as partial:
+            np.save(partial, values)
+        write_text(index, json.dumps(key))
         return values
 
     def _embed_all(self, embedder_name: str) -> np.ndarray:

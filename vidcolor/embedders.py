@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .errors import ModelError
+from .outputs import atomic_path
 
 EMBEDDING_SIZE = 1000
 
@@ -65,6 +66,9 @@ class Embedder:
 
 
 def load_embedder(name: str, weights: str | Path | None = None) -> Embedder:
+    from .model import import_keras
+
+    import_keras()
     if name == "efficientnet_lite0":
         return Embedder(name, 224, _efficientnet_lite0(weights))
     if name == "inception_resnet_v2":
@@ -118,9 +122,8 @@ def _efficientnet_lite0(weights: str | Path | None):
 
     model = build_efficientnet_lite0(load_state_dict(source))
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_name(f".{cached.stem}-{os.getpid()}.weights.h5")
-    model.save_weights(str(partial))
-    os.replace(partial, cached)
+    with atomic_path(cached, suffix=".weights.h5") as partial:  # Keras writes only to names ending so
+        model.save_weights(str(partial))
     return model
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,9 @@ from tqdm import tqdm
 
 from . import metrics
 from .color import lightness, merge_lab
+from .errors import InputError
+from .images import list_images, read_image
+from .outputs import write_text
 from .sheets import contact_sheet
 from .stills import DEFAULT_RENDER_SIZE, colorize_array
 
@@ -41,21 +43,14 @@ def evaluate_images(colorizer, truths, *, sheet: Path | None = None, render_size
 
 
 def write_report(report: dict, path: Path) -> Path:
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(report, indent=1, default=float))
-    os.replace(partial, path)
-    return path
+    """The report as JSON, written atomically."""
+    return write_text(path, json.dumps(report, indent=1, default=float))
 
 
 def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | None = None, limit: int | None = None,
                   render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, precision: str = "auto",
                   progress: bool = True) -> dict:
     """`vidcolor evaluate`: a folder of colour photos, or a colour video (key_interval: see RemasterOptions)."""
-    from .errors import InputError
-    from .images import read_image
-    from .images import list_images
-
     source = Path(source)
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
@@ -81,25 +76,25 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
     import tempfile
 
     from .color import yuv_to_rgb
-    from .encoding import VideoWriter
-    from .media import decode_frames, probe_video
-    from .pipeline import KEY_INTERVAL, RemasterOptions, remaster
+    from .media import VideoWriter, decode_frames, probe_video
+    from .options import KEY_INTERVAL, RemasterOptions
+    from .pipeline import remaster
 
     info = probe_video(source)
     truths, greys, predictions = [], [], []
     with tempfile.TemporaryDirectory(prefix="vidcolor-eval-") as tmp:
-        grey_path, colour_path = Path(tmp) / "grey.mkv", Path(tmp) / "colour.mkv"
+        grey_path, color_path = Path(tmp) / "grey.mkv", Path(tmp) / "color.mkv"
         with VideoWriter(info, grey_path, crf=0, preset="ultrafast", copy_audio=False) as writer:
             for frame in decode_frames(source, info):
                 if frame.index >= limit:
                     break
                 truths.append(yuv_to_rgb(frame.y, frame.u, frame.v, info.matrix, info.full_range))
                 writer.write(frame.y, np.full_like(frame.u, 128), np.full_like(frame.v, 128), frame.pts)
-        options = RemasterOptions(render_size=render_size, key_interval=key_interval or KEY_INTERVAL, progress=progress,
+        options = RemasterOptions.of(render_size=render_size, key_interval=key_interval or KEY_INTERVAL, progress=progress,
                                   crf=0, preset="ultrafast")
-        remaster(grey_path, colour_path, options, colorizer=colorizer, on_warning=lambda m: None)
-        out_info = probe_video(colour_path)
-        for frame in decode_frames(colour_path, out_info):
+        remaster(grey_path, color_path, options, colorizer=colorizer, on_warning=lambda m: None)
+        out_info = probe_video(color_path)
+        for frame in decode_frames(color_path, out_info):
             h, w = truths[0].shape[:2]
             predictions.append(yuv_to_rgb(frame.y, frame.u, frame.v, out_info.matrix, out_info.full_range)[:h, :w])
             greys.append(grey_version(truths[len(greys)]))
@@ -110,7 +105,7 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
     grey_scores = [metrics.score_image(greys[i], truths[i]) for i in picked]
     report = {
         "frames": count,
-        "key_interval": options.key_interval,
+        "key_interval": options.film.key_interval,
         "prediction": metrics.summarize(pred_scores) | {"cdc": metrics.cdc(predictions[:count]),
                                                        "warp_error": metrics.warp_error(predictions[:count], truths[:count])},
         "grey_baseline": metrics.summarize(grey_scores),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import InputError, OutputError
+from .outputs import refuse_overwrite, write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -28,29 +28,29 @@ def read_image(path: str | Path, keep_depth: bool = False) -> np.ndarray:
 
 
 def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
-    """Write to a temporary name beside `path`, then rename: never a half file under the final name."""
+    """Encode by the suffix and write atomically (outputs.write_bytes): never a half file under the final name."""
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputError(f"{path}: already exists (use --force to overwrite)")
-    ok, encoded = cv2.imencode(path.suffix.lower() or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    refuse_overwrite(path, force)
+    try:
+        ok, encoded = cv2.imencode(path.suffix.lower() or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    except cv2.error:  # no encoder for the suffix
+        ok = False
     if not ok:
         raise OutputError(f"{path}: cannot encode an image of this type")
-    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        partial.write_bytes(encoded.tobytes())
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    return path
+    return write_bytes(path, encoded.tobytes())
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files under a folder (recursively, by suffix), sorted; none if it is not a folder."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def list_images(folder: str | Path, limit: int | None = None) -> list[Path]:
-    """The image files under a folder (recursively), sorted; at most `limit`."""
+    """The image files under a folder (recursively), sorted; at most `limit`. InputError if there are none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(folder)
     if not files:
         raise InputError(f"{folder}: no images found")
     return files[:limit] if limit else files

@@ -47,8 +47,8 @@ def ciede2000(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(deltaE_ciede2000(rgb2lab(pred), rgb2lab(truth))))
 
 
-def colourfulness(img: np.ndarray) -> float:
-    """Hasler & Süsstrunk (2003) colourfulness, with absolute opponent differences."""
+def colorfulness(img: np.ndarray) -> float:
+    """Hasler & Süsstrunk (2003) colorfulness, with absolute opponent differences."""
     rgb = _check_image(img).astype(np.float64)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     rg = np.abs(r - g)
@@ -138,8 +138,8 @@ def warp_error(pred_frames: Sequence[np.ndarray], truth_frames: Sequence[np.ndar
 class ImageScores:
     psnr: float
     ciede2000: float
-    colourfulness: float
-    truth_colourfulness: float
+    colorfulness: float
+    truth_colorfulness: float
 
 
 def score_image(pred: np.ndarray, truth: np.ndarray) -> ImageScores:
@@ -147,13 +147,13 @@ def score_image(pred: np.ndarray, truth: np.ndarray) -> ImageScores:
     return ImageScores(
         psnr=psnr(pred, truth),
         ciede2000=ciede2000(pred, truth),
-        colourfulness=colourfulness(pred),
-        truth_colourfulness=colourfulness(truth),
+        colorfulness=colorfulness(pred),
+        truth_colorfulness=colorfulness(truth),
     )
 
 
 def summarize(scores: list[ImageScores]) -> dict:
-    """Mean of each field, plus colourfulness_ratio (mean pred CF / mean truth CF).
+    """Mean of each field, plus colorfulness_ratio (mean pred CF / mean truth CF).
 
     PSNR is averaged over finite values only (identical images score inf); it is inf
     when every image was identical. The ratio is nan when the truth has no colour at all."""
@@ -164,6 +164,6 @@ def summarize(scores: list[ImageScores]) -> dict:
         summary[field.name] = float(np.mean([getattr(s, field.name) for s in scores]))
     finite_psnr = [s.psnr for s in scores if math.isfinite(s.psnr)]
     summary["psnr"] = float(np.mean(finite_psnr)) if finite_psnr else float("inf")
-    truth_cf = summary["truth_colourfulness"]
-    summary["colourfulness_ratio"] = summary["colourfulness"] / truth_cf if truth_cf > 0 else float("nan")
+    truth_cf = summary["truth_colorfulness"]
+    summary["colorfulness_ratio"] = summary["colorfulness"] / truth_cf if truth_cf > 0 else float("nan")
     return summary

@@ -23,12 +23,24 @@ import numpy as np
 
 from .color import AB_SCALE, scale_ab, scale_lightness
 from .errors import ModelError
+from .outputs import atomic_path, write_text
 
 HEADS = ("regression", "classification")
 # architecture -> the multiple its input's sides must be (known here, without Keras, for option checks)
 INPUT_MULTIPLES = {"lite0_unet": 32, "koalarization": 8}
 ARCHITECTURES = tuple(INPUT_MULTIPLES)
 WEIGHTS_NAME = "vidcolor.weights.h5"
+
+
+def import_keras():
+    """Keras, imported the vidcolor way: TensorFlow's C++ start-up chatter (CUDA probing, oneDNN
+    notes) is not for users, so it is silenced unless the user set TF_CPP_MIN_LOG_LEVEL. The
+    variable only counts before TensorFlow is first imported: every vidcolor path into Keras (building
+    or loading a model, an embedder, training, looking for GPUs) comes through here first."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    return keras
 
 
 def default_weights() -> Path:
@@ -112,6 +124,7 @@ def _architecture(name: str):
 def build_colorizer(config: ModelConfig, precision: str = "float32", **kwargs):
     """The Keras model of `config.architecture` (kwargs: builder options, e.g. encoder_state for lite0_unet)."""
     module = _architecture(config.architecture)
+    import_keras()
     return module.build(config, precision, **kwargs)
 
 
@@ -121,7 +134,7 @@ def config_path(weights: Path) -> Path:
 
 
 def save(model, config: ModelConfig, path: Path) -> Path:
-    """Write NAME.weights.h5 and NAME.json atomically (temp names, then rename).
+    """Write NAME.weights.h5 and NAME.json atomically (outputs.atomic_path: temp names, then rename).
 
     Only the model's weights go in the file: a model compiled for training is copied into a
     plain one first, or Keras would add the optimizer's state (twice the decoder's size).
@@ -132,18 +145,14 @@ def save(model, config: ModelConfig, path: Path) -> Path:
         plain = build_colorizer(config)
         plain.set_weights(model.get_weights())
         model = plain
-    partial = path.with_name(f".{os.getpid()}.partial.weights.h5")
-    model.save_weights(str(partial))
-    os.replace(partial, path)
+    with atomic_path(path, suffix=".weights.h5") as partial:  # Keras writes only to names ending so
+        model.save_weights(str(partial))
     write_config(config, config_path(path))
     return path
 
 
 def write_config(config: ModelConfig, path: Path) -> Path:
-    partial = path.with_name(f".{os.getpid()}.partial.json")
-    partial.write_text(config.to_json())
-    os.replace(partial, path)
-    return path
+    return write_text(path, config.to_json())
 
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -151,7 +160,7 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 def gpus() -> list:
     """The GPUs the Keras backend sees (TensorFlow uses one by itself when it sees it)."""
-    import keras
+    keras = import_keras()
 
     if keras.backend.backend() == "jax":
         import jax
@@ -205,7 +214,7 @@ def _share_cores() -> None:
     transcode's time with a pool of one, 1.55x with TensorFlow's pool of two. Left alone on a GPU, where
     the user set TF_NUM_INTRAOP_THREADS, or once TensorFlow has started.
     """
-    import keras
+    keras = import_keras()
 
     if keras.backend.backend() != "tensorflow" or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpus():
         return
@@ -236,7 +245,7 @@ class Colorizer:
     """A loaded Keras model with its embedder: grey in, a*b* out (a ColorizerProtocol)."""
 
     def __init__(self, model, config: ModelConfig, embedder=None):
-        import keras
+        keras = import_keras()
 
         architecture = _architecture(config.architecture)
         model = architecture.inference_model(model, config)
@@ -336,7 +345,8 @@ def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Pa
     precision: a Keras dtype policy from PRECISIONS; auto picks one for the machine (choose_precision).
     """
     path = Path(weights) if weights else default_weights()
-    config, model = load_model(path, choose_precision(precision), shipped=weights is None)
+    config = read_model_config(path, shipped=weights is None)  # file problems are told before Keras starts
+    model = _model_with_weights(config, path, choose_precision(precision))
     embedder = None
     if embedder_weights:
         from .embedders import load_embedder
@@ -345,19 +355,28 @@ def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Pa
     return Colorizer(model, config, embedder)
 
 
-def load_model(path: Path, precision: str = "float32", shipped: bool = False):
-    """(ModelConfig, Keras model with the file's weights) from NAME.weights.h5 and NAME.json."""
+def read_model_config(path: Path, shipped: bool = False) -> ModelConfig:
+    """The ModelConfig of NAME.weights.h5 (its NAME.json); ModelError unless both files are there."""
     cfg = config_path(path)
     if not path.is_file():
         hint = " (train one with `vidcolor train`, or pass --weights)" if shipped else ""
         raise ModelError(f"{path}: no weights file found{hint}")
     if not cfg.is_file():
         raise ModelError(f"{path}: its config {cfg.name} is missing beside it")
-    config = ModelConfig.from_file(cfg)
+    return ModelConfig.from_file(cfg)
+
+
+def load_model(path: Path, precision: str = "float32", shipped: bool = False):
+    """(ModelConfig, Keras model with the file's weights) from NAME.weights.h5 and NAME.json."""
+    config = read_model_config(Path(path), shipped)
+    return config, _model_with_weights(config, Path(path), precision)
+
+
+def _model_with_weights(config: ModelConfig, path: Path, precision: str):
     _share_cores()
     model = build_colorizer(config, precision)
     try:
         model.load_weights(str(path))
     except Exception as exc:
         raise ModelError(f"{path}: cannot load weights ({exc})".splitlines()[0]) from None
-    return config, model
+    return model

@@ -18,24 +18,22 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
+from . import __version__
 from .errors import OutputError
-from .encoding import VideoEncoder, VideoWriter
-from .media import VideoInfo
+from .media import WRITE_ERRORS, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
+from .outputs import atomic_path
 
 FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
 EMBEDDINGS = "embeddings.npy"
-PARTIAL = ".partial"
 
 
 def parts_folder(output: Path) -> Path:
@@ -52,6 +50,57 @@ class Segment:
     last_pts: int  # encoder pts of its last frame: the next segment's pts continue after it
     packets: list[list[int]]  # [size, pts, dts, duration, keyframe] in encoder time base, decode order
     data: Path
+
+
+def segment_length(requested: int, chunk: int) -> int:
+    """Frames per segment: `requested` rounded up to whole chunks (a chunk is what one model call
+    takes), so a resumed run's batches line up with an uninterrupted run's."""
+    return -(-max(1, requested) // chunk) * chunk
+
+
+def fingerprint(source: Path, settings: dict) -> dict:
+    """What a resumed run must share with the interrupted one for the film to come out the same:
+    the source file as it was, the software's versions, and the run's `settings`."""
+    stat = source.stat()
+    return {"vidcolor": __version__, **library_versions(), "source": str(source.resolve()),
+            "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns, **settings}
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """Where a run starts, given the segments an interrupted run finished.
+
+    Frames before `start` are coloured again only as far back as the smoothing at `start`
+    reaches (`warm_up`), in whole chunks aligned as in an uninterrupted run, so the result is
+    the same as if the run had never stopped.
+    """
+
+    done: tuple[Segment, ...]
+    segment_frames: int
+    chunk: int
+
+    @property
+    def start(self) -> int:
+        return len(self.done) * self.segment_frames
+
+    @property
+    def first_segment(self) -> int:
+        return len(self.done)
+
+    @property
+    def last_pts(self) -> int | None:
+        return self.done[-1].last_pts if self.done else None
+
+    @property
+    def resumed_frames(self) -> int:
+        return sum(s.frames for s in self.done)
+
+    def warm_up(self, reach: int) -> int:
+        """The first frame to decode, for smoothing that looks `reach` frames back."""
+        return self.start - min(self.start, -(-reach // self.chunk) * self.chunk)
+
+    def is_complete(self, frames: int) -> bool:
+        return bool(self.done) and self.start >= frames
 
 
 class SegmentStore:
@@ -82,9 +131,12 @@ class SegmentStore:
             _write_atomic(folder / FINGERPRINT, json.dumps(fingerprint, indent=1).encode())
         return cls(folder)
 
+    def resume_plan(self, segment_frames: int, chunk: int) -> ResumePlan:
+        return ResumePlan(tuple(self.complete_segments()), segment_frames, chunk)
+
     def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int) -> None:
         with _writing_errors(self.folder):
-            with _writing(self.folder / EMBEDDINGS) as file:
+            with atomic_path(self.folder / EMBEDDINGS, sync=True) as temp, open(temp, "wb") as file:
                 np.save(file, np.ascontiguousarray(embeddings), allow_pickle=False)
             _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames}).encode())
 
@@ -134,10 +186,9 @@ class SegmentStore:
 class SegmentWriter:
     """Encodes frames into segments of `segment_frames` frames, saving each once complete.
 
-    Each segment has its own encoder, set up as VideoWriter sets up the final
-    file's (same container format, so the same global headers), so the packets
-    of all segments join into one stream. write() may run in another thread
-    than the constructor; abort() removes the unfinished segment.
+    Each segment has its own encoder, set up for the final file's container format (so the
+    same global headers), so the packets of all segments join into one stream. write() may
+    run in another thread than the constructor; abort() removes the unfinished segment.
     """
 
     def __init__(self, store: SegmentStore, source: VideoInfo, output: Path, format_name: str, *, crf: int,
@@ -145,7 +196,7 @@ class SegmentWriter:
         self.store, self.source, self.output, self.format_name = store, source, output, format_name
         self.crf, self.preset, self.segment_frames = crf, preset, segment_frames
         self.index, self.last_pts = first_segment, last_pts
-        self._container = self._encoder = self._file = None
+        self._encoder = self._file = self._data = None
         self._packets: list[list[int]] = []
         self._frames = self._size = 0
 
@@ -165,22 +216,19 @@ class SegmentWriter:
                 self._finish()
 
     def abort(self) -> None:
-        if self._container is not None:
+        if self._encoder is not None:
+            self._encoder.close()
+        if self._data is not None:
             with contextlib.suppress(Exception):
-                self._container.close()
-        if self._file is not None:
-            self._file.close()
-            for path in self.store.paths(self.index):
-                _partial(path).unlink(missing_ok=True)
-        self._container = self._encoder = self._file = None
+                self._data.__exit__(RuntimeError, RuntimeError("aborted"), None)  # removes the partial file
+        self._encoder = self._file = self._data = None
 
     def _start(self) -> None:
-        # A container that is never started writes nothing: it only shapes the encoder.
-        self._container = av.open(os.devnull, mode="w", format=self.format_name)
         first_frame = self.index * self.segment_frames
-        self._encoder = VideoEncoder(self._container, self.source, self.output, crf=self.crf, preset=self.preset,
-                                     first_index=first_frame, last_pts=self.last_pts)
-        self._file = open(_partial(self.store.paths(self.index)[0]), "wb")  # noqa: SIM115 (open until _finish)
+        self._encoder = VideoEncoder.detached(self.source, self.format_name, self.output, crf=self.crf,
+                                              preset=self.preset, first_index=first_frame, last_pts=self.last_pts)
+        self._data = atomic_path(self.store.paths(self.index)[0], sync=True)
+        self._file = open(self._data.__enter__(), "wb")  # noqa: SIM115 (open until _finish)
         self._packets, self._frames, self._size = [], 0, 0
 
     def _store_packets(self, packets) -> None:
@@ -192,11 +240,9 @@ class SegmentWriter:
 
     def _finish(self) -> None:
         self._store_packets(self._encoder.flush())
-        data_path, meta_path = self.store.paths(self.index)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        meta_path = self.store.paths(self.index)[1]
         self._file.close()
-        os.replace(_partial(data_path), data_path)
+        self._data.__exit__(None, None, None)  # synced and renamed into place
         extradata = self._encoder.extradata
         meta = {
             "first_frame": self.index * self.segment_frames, "frames": self._frames, "size": self._size,
@@ -205,18 +251,17 @@ class SegmentWriter:
         }
         _write_atomic(meta_path, json.dumps(meta, separators=(",", ":")).encode())  # the segment is complete now
         self.last_pts = self._encoder.last_pts
-        self._container.close()
-        self._container = self._encoder = self._file = None
+        self._encoder.close()
+        self._encoder = self._file = self._data = None
         self.index += 1
 
 
-def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, crf: int, preset: str,
-                  force: bool) -> int:
+def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, force: bool) -> int:
     """Mux the segments' packets and the source's audio/subtitles into output; returns the frame count."""
     extradata = segments[0].extradata
     if any(s.extradata != extradata or s.time_base != segments[0].time_base for s in segments):
         raise OutputError(f"{output}: cannot join its segments: they were encoded with different settings")
-    with VideoWriter(source, output, crf=crf, preset=preset, force=force, extradata=extradata) as writer:
+    with PacketRemuxer(source, output, extradata=extradata, force=force) as writer:
         if writer.time_base != segments[0].time_base:
             raise OutputError(f"{output}: cannot join its segments: they were encoded for another container")
         last_dts = None
@@ -240,33 +285,14 @@ def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, c
 def _writing_errors(folder: Path):
     try:
         yield
-    except (OSError, av.FFmpegError) as e:
+    except WRITE_ERRORS as e:
         reason = " ".join(str(getattr(e, "strerror", None) or e).split())
         raise OutputError(f"{folder}: cannot write the finished segments there ({reason})") from None
 
 
-def _partial(path: Path) -> Path:
-    return path.with_name(path.name + PARTIAL)
-
-
-@contextlib.contextmanager
-def _writing(path: Path):
-    """A file written under a temporary name, synced and renamed to `path` if the block succeeds."""
-    temp = _partial(path)
-    try:
-        with open(temp, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
-    with _writing(path) as file:
-        file.write(data)
+    with atomic_path(path, sync=True) as temp:
+        temp.write_bytes(data)
 
 
 def _read_json(path: Path) -> dict | None:

@@ -1,20 +1,18 @@
-"""Contact sheets and shot strips: PNG pictures for judging colour by eye."""
+"""Contact sheets: PNG pictures for judging colour by eye."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 
-from vidcolor.errors import InputError, OutputError
+from .errors import InputError
+from .images import write_image
 
 GUTTER = 4
 LABEL_BAND = 24
-STRIP_COLUMNS = 8
 WHITE = 255
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -52,28 +50,10 @@ def _draw_labels(sheet: np.ndarray, labels: Sequence[str], column_x: list[int], 
         cv2.putText(sheet, label, (text_x, text_y), _FONT, _FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def _write_png_atomically(rgb: np.ndarray, path: Path) -> None:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OutputError(f"{path}: PNG encoding failed")
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(encoded.tobytes())
-        os.replace(tmp_name, path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-
-
 def contact_sheet(rows: Sequence[Sequence[np.ndarray]], path, *, labels: Sequence[str] | None = None,
                   cell_height: int = 160, max_rows: int | None = None) -> Path:
-    """Lay out rows of images (e.g. [grey, prediction, truth]) as a grid on white and save a PNG.
+    """Lay out rows of images (e.g. [grey, prediction, truth]) as a grid on white and save it
+    (images.write_image: atomically, in the format the name's suffix says, PNG for none).
 
     Every image is scaled to cell_height keeping its aspect; each column is as wide as its
     widest image, images are centred in their cell, and 4 px white gutters surround all cells.
@@ -101,12 +81,4 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], path, *, labels: Sequenc
     if labels:
         _draw_labels(sheet, labels, column_x, widths)
 
-    _write_png_atomically(sheet, path)
-    return path
-
-
-def shot_strip(frames: Sequence[np.ndarray], path, *, cell_height: int = 120) -> Path:
-    """One frame per shot in a row, wrapping to a new row every 8 frames."""
-    frames = list(frames)
-    rows = [frames[i:i + STRIP_COLUMNS] for i in range(0, len(frames), STRIP_COLUMNS)]
-    return contact_sheet(rows, path, cell_height=cell_height)
+    return write_image(path, sheet, force=True)

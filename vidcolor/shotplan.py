@@ -1,7 +1,7 @@
 """The shot plan of a film: where its cuts are and one embedding per shot.
 
-`scan_shots` finds them from small grey frames (the cheap first pass). `LivePlan` runs that
-scan in a background thread while the colour pass goes on behind it: the colour pass asks
+`scan_shots` finds them from small grey frames (the cheap first pass). `ShotPlan.scan` runs
+that scan in a background thread while the colour pass goes on behind it: the colour pass asks
 for a frame's shot and waits only if the scan has not yet closed that shot. The scan needs
 a fraction of the colour pass's time, so on two cores it fits in the colour pass's gaps.
 """
@@ -18,30 +18,10 @@ import numpy as np
 
 from .color import grey_from_lightness, grey_to_lightness_table
 from .media import VideoInfo, decode_small_luma
-from .shots import CutDetector, ShotSampler, shot_of
+from .shots import CutDetector, ShotSampler
 from .streams import StageClock, background
 
 EMBED_SHORT_SIDE = 224
-
-
-@dataclass
-class ShotPlan:
-    cuts: list[int]  # indices of the frames that start a new shot
-    embeddings: np.ndarray  # (shots, 1000): one per shot, shared by all its frames
-    frames: int
-
-    @property
-    def shots(self) -> int:
-        return len(self.cuts) + 1
-
-    def shot_of(self, index: int) -> int:
-        return shot_of(self.cuts, index)
-
-    def shot_start(self, shot: int) -> int:
-        return self.cuts[shot - 1] if shot else 0
-
-    def finish(self) -> "ShotPlan":
-        return self
 
 
 @dataclass
@@ -76,36 +56,46 @@ def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None,
         yield close_shot(count)
 
 
-class LivePlan:
-    """A ShotPlan still being scanned in a background thread; lookups wait for the scan to reach them.
+class ShotPlan:
+    """Where a film's shots start and their embeddings: complete (`saved`), or still being
+    scanned in a background thread (`scan`), when lookups wait for the scan to reach them.
 
-    on_complete(plan) is called in the scanning thread as soon as the scan ends (e.g. to save it).
-    Close it (or use it as a context manager) to stop the scan early.
+    `scan`'s on_complete(plan) is called in the scanning thread as soon as the scan ends (e.g. to
+    save it). Close the plan (or use it as a context manager) to stop a scan early.
     """
 
-    def __init__(self, source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
-                 on_complete: Callable[[ShotPlan], None] | None = None):
-        def scan() -> Iterator[_Shot]:
+    def __init__(self, shots: list[_Shot], events: Iterator[_Shot] | None = None):
+        self._shots = list(shots)
+        self._starts = [shot.start for shot in self._shots]
+        self._events = events
+
+    @classmethod
+    def saved(cls, cuts: list[int], embeddings: np.ndarray, frames: int) -> "ShotPlan":
+        starts = [0] + list(cuts)
+        ends = list(cuts) + [frames]
+        return cls([_Shot(s, e, embeddings[i]) for i, (s, e) in enumerate(zip(starts, ends))])
+
+    @classmethod
+    def scan(cls, source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
+             on_complete: Callable[["ShotPlan"], None] | None = None) -> "ShotPlan":
+        def scanning() -> Iterator[_Shot]:
             shots = []
             for shot in scan_shots(source, info, colorizer, on_warning=on_warning, clock=clock):
                 shots.append(shot)
                 yield shot
             if on_complete:
-                on_complete(_collect(shots))
+                on_complete(cls(shots))
 
-        self._events = background(scan(), 1 << 16, stage="plan")
-        self._shots: list[_Shot] = []
-        self._starts: list[int] = []
-        self._complete = False
+        return cls([], background(scanning(), 1 << 16, stage="plan"))
 
     def _pull(self) -> bool:
         """Take the next scanned shot; False once the scan is over."""
-        if self._complete:
+        if self._events is None:
             return False
         try:
             shot = next(self._events)
         except StopIteration:
-            self._complete = True
+            self._events = None
             return False
         self._shots.append(shot)
         self._starts.append(shot.start)
@@ -121,19 +111,33 @@ class LivePlan:
         return self._shots[shot].start
 
     @property
-    def embeddings(self) -> _Embeddings:
+    def embeddings(self) -> "_Embeddings":
+        """plan.embeddings[shot_numbers] for shots already scanned; np.asarray() for all."""
         return _Embeddings(self._shots)
 
-    def finish(self) -> ShotPlan:
-        """Wait for the scan to end; the complete plan."""
+    def finish(self) -> "ShotPlan":
+        """Wait for the scan to end; the plan, complete."""
         while self._pull():
             pass
-        return _collect(self._shots)
+        return self
+
+    @property
+    def cuts(self) -> list[int]:
+        return self._starts[1:]
+
+    @property
+    def frames(self) -> int:
+        return self._shots[-1].end if self._shots else 0
+
+    @property
+    def shots(self) -> int:
+        return max(1, len(self._shots))
 
     def close(self) -> None:
-        self._events.close()
+        if self._events is not None:
+            self._events.close()
 
-    def __enter__(self) -> "LivePlan":
+    def __enter__(self) -> "ShotPlan":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -141,16 +145,13 @@ class LivePlan:
 
 
 class _Embeddings:
-    """plan.embeddings[shot_numbers] for shots already scanned."""
-
     def __init__(self, shots: list[_Shot]):
         self._shots = shots
 
     def __getitem__(self, shots) -> np.ndarray:
         return np.stack([self._shots[s].embedding for s in shots])
 
-
-def _collect(shots: list[_Shot]) -> ShotPlan:
-    frames = shots[-1].end if shots else 0
-    embeddings = np.stack([s.embedding for s in shots]) if shots else np.zeros((0, 1000), np.float32)
-    return ShotPlan([s.start for s in shots[1:]], embeddings.astype(np.float32), frames)
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if not self._shots:
+            return np.zeros((0, 1000), dtype or np.float32)
+        return np.stack([s.embedding for s in self._shots]).astype(dtype or np.float32)

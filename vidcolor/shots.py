@@ -16,7 +16,6 @@ frame never starts a shot.
 
 from __future__ import annotations
 
-import bisect
 from collections import deque
 
 import cv2
@@ -57,7 +56,6 @@ class CutDetector:
         self._index = -1
         self._shot_start = 0
         self._cuts: list[int] = []
-        self.last_score = 0.0
 
     @property
     def cuts(self) -> list[int]:
@@ -78,7 +76,6 @@ class CutDetector:
         if prev is None:
             return False
         score = float(np.mean(np.abs(norm - prev)))
-        self.last_score = score
         baseline = float(np.median(self._recent)) if self._recent else 0.0
         # A flat frame (black, the bottom of a fade) never starts a shot: it stays with the shot
         # before it, so a fade out and in gives one cut, at the new picture.
@@ -111,20 +108,6 @@ class CutDetector:
         img = cv2.GaussianBlur(img, (0, 0), 1.0)
         mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(img))
         return (img - mean) / max(std, _CONTRAST_FLOOR), std
-
-
-def shot_ranges(cuts: list[int], frame_count: int) -> list[tuple[int, int]]:
-    """[(start, end_exclusive), ...] covering 0..frame_count; cuts not in 1..count-1 ignored."""
-    if frame_count <= 0:
-        return []
-    starts = [0] + sorted({c for c in cuts if 0 < c < frame_count})
-    ends = starts[1:] + [frame_count]
-    return list(zip(starts, ends))
-
-
-def shot_of(cuts: list[int], index: int) -> int:
-    """Shot number of frame `index`, given sorted cut indices (frame 0 starts shot 0)."""
-    return bisect.bisect_right(cuts, index)
 
 
 class ShotSampler:

@@ -9,10 +9,11 @@ import numpy as np
 
 from . import render
 from .color import grey_from_lightness, lightness, merge_lab
-from .errors import InputError, OutputError
-from .images import IMAGE_SUFFIXES, read_image, write_image
+from .errors import InputError
+from .images import image_files, read_image, write_image
+from .options import DEFAULT_RENDER_SIZE
+from .outputs import colored_name, is_colored_name, refuse_overwrite
 
-DEFAULT_RENDER_SIZE = 224
 
 
 def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE,
@@ -39,12 +40,6 @@ def colorize_array(colorizer, image: np.ndarray, render_size: int = DEFAULT_REND
     return merge_lab(light, colorize_lightness(colorizer, light, render_size), image.dtype)
 
 
-def output_path_for(source: Path, out_dir: Path | None = None, suffix: str | None = None) -> Path:
-    """`<stem>_color<suffix>` beside the source, or inside out_dir."""
-    folder = out_dir if out_dir is not None else source.parent
-    return folder / f"{source.stem}_color{suffix or source.suffix}"
-
-
 @dataclass
 class StillResult:
     source: Path
@@ -57,19 +52,23 @@ def colorize_image(
     *,
     colorizer=None,
     weights: str | Path | None = None,
+    precision: str = "auto",
     render_size: int = DEFAULT_RENDER_SIZE,
     force: bool = False,
 ) -> StillResult:
-    """Colour one image file; writes `<stem>_color<suffix>` beside it unless `output` is given."""
+    """Colour one image file; writes `<stem>_color<suffix>` beside it unless `output` is given.
+
+    Without a `colorizer`, loads one from `weights` (default: the shipped model) in `precision`
+    (model.load_colorizer); to colour many files, load it once and pass it.
+    """
     source = Path(source)
-    output = Path(output) if output else output_path_for(source)
-    if output.exists() and not force:
-        raise OutputError(f"{output}: already exists (use --force to overwrite)")
+    output = Path(output) if output else colored_name(source)
+    refuse_overwrite(output, force)
     image = read_image(source, keep_depth=True)
     if colorizer is None:
         from .model import load_colorizer
 
-        colorizer = load_colorizer(weights)
+        colorizer = load_colorizer(weights, precision=precision)
     rgb = colorize_array(colorizer, image, render_size)
     if rgb.dtype == np.uint16 and output.suffix.lower() not in {".png", ".tif", ".tiff"}:
         rgb = (rgb // 257).astype(np.uint8)
@@ -83,7 +82,7 @@ def find_images(paths: list[Path]) -> list[Path]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and "_color" not in p.stem)
+            found += [p for p in image_files(path) if not is_colored_name(p)]
         elif path.is_file():
             found.append(path)
         else:

@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -103,7 +104,11 @@ class Checkpoint:
 
     def load(self, model, optimizer) -> None:
         folder = self.folder()
-        model.load_weights(str(folder / "model.weights.h5"))
+        with warnings.catch_warnings():
+            # Keras also finds the optimizer's variables in the weights file and, across the switch to
+            # fine-tuning (another count of them), warns that it skips them: optimizer.npz below decides
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer", UserWarning)
+            model.load_weights(str(folder / "model.weights.h5"))
         saved = np.load(folder / "optimizer.npz", allow_pickle=False)
         keys = sorted(saved.files, key=lambda k: int(k.split("_")[1]))
         if len(keys) != len(optimizer.variables):
@@ -174,10 +179,9 @@ def _compile(model, config, options: TrainOptions, step: int):
 
 def train(options: TrainOptions, progress: bool = True) -> Path:
     """Train (or resume) a colorizer; returns the path of the exported weights file."""
-    import keras
-
     from . import model as model_lib
 
+    keras = model_lib.import_keras()
     run_dir = Path(options.run_dir)
     checkpoint = Checkpoint(run_dir)
     if checkpoint.folder() and not options.resume:

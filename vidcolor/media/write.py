@@ -1,11 +1,17 @@
-"""Writing films with PyAV: the H.264 encoder, and the writer that muxes copied sound and
-subtitles beside it, to a temporary name renamed on success (reading: media.py)."""
+"""Writing films with PyAV (reading: read.py).
+
+- `check_output`: before any work, whether the output can be written and which of the source's
+  sound and subtitle streams it can carry (opens no encoder and no input).
+- `VideoEncoder`: the H.264 yuv420p encoder, frames in, packets out.
+- `VideoWriter`: frames in, a finished film out; `PacketRemuxer`: packets encoded earlier (the
+  resumable segments) in, a finished film out, with no encoder settings. Both copy the source's
+  sound and subtitles untouched and write to a temporary name renamed on success.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -13,8 +19,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .errors import OutputError
-from .media import RANGE_JPEG, RANGE_MPEG, SPC_BT709, SPC_SMPTE170M, VideoInfo, error_reason, open_input
+from dataclasses import dataclass
+
+from ..errors import OutputError
+from ..outputs import partial_path, refuse_overwrite
+from .read import RANGE_JPEG, RANGE_MPEG, SPC_BT709, SPC_SMPTE170M, VideoInfo, error_reason, open_input
+
+# What writing a film can raise besides OutputError (callers turn them into one line).
+WRITE_ERRORS = (OSError, av.FFmpegError)
 
 
 def _pad_to(plane: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -45,8 +57,9 @@ class VideoEncoder:
     """The H.264 yuv420p encoder of a VideoWriter: frames in, packets (in `time_base`) out.
 
     It is set up on `container`'s video stream, so the container shapes it (global
-    headers, AVI's lack of pts); segments.py runs one on a container it never writes.
-    `first_index` and `last_pts` carry the timeline on when a film is encoded in pieces.
+    headers, AVI's lack of pts); `detached` sets one up on a container that is never
+    written (the resumable segments). `first_index` and `last_pts` carry the timeline on
+    when a film is encoded in pieces.
     """
 
     def __init__(self, container, source: VideoInfo, dest: Path, *, codec: str = "libx264", crf: int = 18,
@@ -70,11 +83,30 @@ class VideoEncoder:
         cc.colorspace = SPC_BT709 if source.matrix == "bt709" else SPC_SMPTE170M
         stream.options = options
         self.stream = stream
+        self._detached_container = None
         try:
             cc.open()  # fail now, naming the settings, rather than at the first frame
         except av.FFmpegError as e:
             raise OutputError(f"{dest}: cannot start the {codec} encoder with preset "
                               f"{preset!r}, crf {crf} ({error_reason(e)})") from None
+
+    @classmethod
+    def detached(cls, source: VideoInfo, format_name: str, dest: Path, **settings) -> "VideoEncoder":
+        """An encoder shaped by a `format_name` container that writes nothing (close() it)."""
+        container = av.open(os.devnull, mode="w", format=format_name)
+        try:
+            encoder = cls(container, source, dest, **settings)
+        except BaseException:
+            container.close()
+            raise
+        encoder._detached_container = container
+        return encoder
+
+    def close(self) -> None:
+        if self._detached_container is not None:
+            with contextlib.suppress(Exception):
+                self._detached_container.close()
+            self._detached_container = None
 
     @property
     def extradata(self) -> bytes | None:
@@ -107,51 +139,71 @@ class VideoEncoder:
         return out
 
 
-class VideoWriter:
-    """H.264 yuv420p writer that copies the source's audio/subtitle packets untouched.
+@dataclass(frozen=True)
+class OutputCheck:
+    format_name: str  # the container the output's name asks for ("mp4", "matroska", ...)
+    copied: tuple[int, ...]  # indices of the source's sound and subtitle streams it will carry
+    warnings: tuple[str, ...]  # streams that cannot be carried, one line each
 
-    Writes to a hidden temporary file beside dest; close() renames it into place.
-    skipped_streams names the subtitle streams the output container cannot hold.
-    Video comes either as frames (write) or as packets encoded earlier with the
-    same settings (write_packet, with the encoder's extradata given here).
+
+def check_output(source: VideoInfo, dest: Path, force: bool = False) -> OutputCheck:
+    """Whether `dest` can be written now, and what it can carry of the source: one-line
+    OutputError if not. Opens no encoder and no input, and writes nothing."""
+    dest = Path(dest)
+    refuse_overwrite(dest, force)
+    parent = dest.parent
+    if not parent.is_dir():
+        what = "does not exist" if not parent.exists() else "is not a directory"
+        raise OutputError(f"{dest}: cannot write (folder {parent} {what})")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{dest}: cannot write (folder {parent} is not writable)")
+    if dest.exists() and source.path.exists() and os.path.samefile(dest, source.path):
+        raise OutputError(f"{dest}: is the input file, choose another output name")
+    try:
+        container = av.open(str(partial_path(dest)), mode="w")  # nothing is written until encoding starts
+    except (ValueError, av.FFmpegError, OSError) as e:
+        raise OutputError(f"{dest}: cannot write this container type '{dest.suffix}' "
+                          f"({error_reason(e)}; use .mp4, .mkv, .mov or .avi)") from None
+    with container:
+        format_name, supported = container.format.name, container.supported_codecs
+    copied, warnings = [], []
+    for index, kind, names in source.side_streams:
+        if not names or set(names) & supported:
+            copied.append(index)
+            continue
+        name = names[0]
+        if kind == "subtitle":  # optional: left out, with a warning
+            warnings.append(f"{dest}: subtitle stream #{index} ({name}) cannot be carried into a {dest.suffix} "
+                            "file and was left out (use .mkv to keep it)")
+        else:
+            raise OutputError(f"{dest}: a {dest.suffix} file cannot hold the {name} audio "
+                              f"of the input without re-encoding (use .mkv)")
+    return OutputCheck(format_name, tuple(copied), tuple(warnings))
+
+
+class _FilmFile:
+    """A film being written: a hidden temporary file beside dest, renamed into place by close().
+
+    Copies the source's sound and subtitle packets untouched, interleaved with the video that
+    the subclass adds; `warnings` names the streams the container cannot hold.
     """
 
-    def __init__(self, source: VideoInfo, dest: Path, *, crf: int = 18, preset: str = "veryfast",
-                 codec: str = "libx264", force: bool = False, copy_audio: bool = True,
-                 extradata: bytes | None = None):
+    def __init__(self, source: VideoInfo, dest: Path, *, force: bool = False, copy_audio: bool = True):
         self.source = source
         self.dest = dest = Path(dest)
         self._lock = threading.RLock()  # write() may run in an encoder thread, abort() in another
         self._out = self._in = self._packets = self._pending = self.temp = None
         self._done = False
         self._copy_map: dict = {}  # input stream index -> output stream
-        self.skipped_streams: list[str] = []
-        if dest.is_dir():
-            raise OutputError(f"{dest}: is a directory")
-        if dest.exists() and not force:
-            raise OutputError(f"{dest}: already exists (use --force to overwrite)")
-        parent = dest.parent
-        if not parent.is_dir():
-            what = "does not exist" if not parent.exists() else "is not a directory"
-            raise OutputError(f"{dest}: cannot write (folder {parent} {what})")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"{dest}: cannot write (folder {parent} is not writable)")
-        if dest.exists() and source.path.exists() and os.path.samefile(dest, source.path):
-            raise OutputError(f"{dest}: is the input file, choose another output name")
-        # Unique per writer; the real suffix last so the muxer picks the container from it.
-        self.temp = parent / f".{dest.name}.partial.{os.getpid()}-{secrets.token_hex(3)}{dest.suffix}"
+        check = check_output(source, dest, force)
+        self.warnings = list(check.warnings)
+        self.temp = partial_path(dest)  # the real suffix last: the muxer picks the container from it
         try:
             self._out = av.open(str(self.temp), mode="w")
-        except (ValueError, av.FFmpegError, OSError) as e:
-            raise OutputError(f"{dest}: cannot write this container type '{dest.suffix}' "
-                              f"({error_reason(e)}; use .mp4, .mkv, .mov or .avi)") from None
-        try:
-            self._encoder = VideoEncoder(self._out, source, dest, codec=codec, crf=crf, preset=preset)
+            self._encoder = self._add_video()
             self._video = self._encoder.stream
-            if extradata is not None:  # the header must describe the packets to come, not this encoder
-                self._video.codec_context.extradata = extradata
-            if copy_audio and (source.audio_streams or source.subtitle_streams):
-                self._setup_copy()
+            if copy_audio and check.copied:
+                self._setup_copy(check.copied)
             self._out.start_encoding()  # opens the file and checks the codecs now, not mid-film
         except BaseException as e:
             self.abort()
@@ -159,29 +211,26 @@ class VideoWriter:
                 raise OutputError(f"{dest}: cannot write ({error_reason(e)})") from None
             raise
 
+    def _add_video(self) -> VideoEncoder:
+        raise NotImplementedError
+
     @property
     def format_name(self) -> str:
         return self._out.format.name
 
-    def _setup_copy(self) -> None:
-        self._in = open_input(self.source.path)
-        supported = self._out.supported_codecs
-        for in_stream in list(self._in.streams.audio) + list(self._in.streams.subtitles):
-            codec = in_stream.codec_context.codec if in_stream.codec_context is not None else None
-            name = codec.canonical_name if codec is not None else "unknown"  # "mp3", not "mp3float"
-            # supported_codecs lists implementation names: the decoder's ("dca") or the id's ("dts")
-            if codec is not None and not {codec.name, name} & supported:
-                if in_stream.type == "subtitle":  # optional: drop what the container cannot hold
-                    self.skipped_streams.append(f"subtitle stream #{in_stream.index} ({name})")
-                    continue
-                raise OutputError(f"{self.dest}: a {self.dest.suffix} file cannot hold the {name} audio "
-                                  f"of the input without re-encoding (use .mkv)")
-            self._copy_map[in_stream.index] = self._out.add_stream_from_template(in_stream)
-        if self._copy_map:
-            streams = [s for s in self._in.streams if s.index in self._copy_map]
-            self._packets = self._in.demux(*streams)
+    @property
+    def time_base(self) -> Fraction:
+        return self._encoder.time_base
 
-    def __enter__(self) -> VideoWriter:
+    def _setup_copy(self, indices: tuple[int, ...]) -> None:
+        self._in = open_input(self.source.path)
+        for in_stream in self._in.streams:
+            if in_stream.index in indices:
+                self._copy_map[in_stream.index] = self._out.add_stream_from_template(in_stream)
+        streams = [s for s in self._in.streams if s.index in self._copy_map]
+        self._packets = self._in.demux(*streams)
+
+    def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -189,25 +238,6 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
-
-    def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
-        with self._lock:
-            self._check_open()
-            self._guarded(lambda: self._mux_video(self._encoder.encode(y, u, v, pts)))
-
-    def write_packet(self, data: bytes, pts: int, dts: int, duration: int, keyframe: bool) -> None:
-        """Mux one packet from an encoder set up like this writer's; times in `time_base`."""
-        with self._lock:
-            self._check_open()
-            packet = av.Packet(data)
-            packet.pts, packet.dts, packet.duration = pts, dts, duration
-            packet.is_keyframe = keyframe
-            packet.time_base, packet.stream = self.time_base, self._video
-            self._guarded(lambda: self._mux_video([packet]))
-
-    @property
-    def time_base(self) -> Fraction:
-        return self._encoder.time_base
 
     def _check_open(self) -> None:
         if self._done:
@@ -279,3 +309,47 @@ class VideoWriter:
             self._packets = None
             self._in.close()
             self._in = None
+
+
+class VideoWriter(_FilmFile):
+    """Frames in (yuv420p planes), an H.264 film with the source's sound and subtitles out."""
+
+    def __init__(self, source: VideoInfo, dest: Path, *, crf: int = 18, preset: str = "veryfast",
+                 codec: str = "libx264", force: bool = False, copy_audio: bool = True):
+        self._settings = {"crf": crf, "preset": preset, "codec": codec}
+        super().__init__(source, dest, force=force, copy_audio=copy_audio)
+
+    def _add_video(self) -> VideoEncoder:
+        return VideoEncoder(self._out, self.source, self.dest, **self._settings)
+
+    def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
+        with self._lock:
+            self._check_open()
+            self._guarded(lambda: self._mux_video(self._encoder.encode(y, u, v, pts)))
+
+
+class PacketRemuxer(_FilmFile):
+    """H.264 packets encoded earlier by VideoEncoders set up for the same container (their
+    header `extradata` given here) in, a film with the source's sound and subtitles out."""
+
+    def __init__(self, source: VideoInfo, dest: Path, *, extradata: bytes | None, force: bool = False):
+        self._extradata = extradata
+        super().__init__(source, dest, force=force)
+
+    def _add_video(self) -> VideoEncoder:
+        # The stream is set up as the segments' encoders were (time base, size, flags); its own
+        # encoder never encodes, and the header describes the packets to come.
+        encoder = VideoEncoder(self._out, self.source, self.dest, preset="ultrafast")
+        if self._extradata is not None:
+            encoder.stream.codec_context.extradata = self._extradata
+        return encoder
+
+    def write_packet(self, data: bytes, pts: int, dts: int, duration: int, keyframe: bool) -> None:
+        """Mux one packet; times in `time_base`."""
+        with self._lock:
+            self._check_open()
+            packet = av.Packet(data)
+            packet.pts, packet.dts, packet.duration = pts, dts, duration
+            packet.is_keyframe = keyframe
+            packet.time_base, packet.stream = self.time_base, self._video
+            self._guarded(lambda: self._mux_video([packet]))

@@ -1,4 +1,4 @@
-"""Reading films with PyAV: probing, and decoding to yuv420p planes (writing: encoding.py).
+"""Reading films with PyAV: probing, and decoding to yuv420p planes (writing: write.py).
 
 Frames travel as yuv420p planes so the colour pipeline can keep the source's
 luma plane bit-exact and replace only the chroma planes.
@@ -19,7 +19,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vidcolor.errors import InputError
+from ..errors import InputError
 
 Warn = Callable[[str], None]
 
@@ -44,6 +44,8 @@ class VideoInfo:
     matrix: str
     audio_streams: int
     subtitle_streams: int
+    # the audio and subtitle streams a remaster copies: (index, "audio" or "subtitle", codec names)
+    side_streams: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass
@@ -70,6 +72,22 @@ def _video_stream(container):
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
     return None
+
+
+def _side_streams(container) -> list:
+    return list(container.streams.audio) + list(container.streams.subtitles)
+
+
+def codec_names(stream) -> tuple[str, ...]:
+    """The names a muxer may list a stream's codec under: the codec id's first ("dts", "mp3",
+    "subrip"), then the implementation's ("dca", "mp3float", "srt"); () if PyAV does not know it."""
+    codec = stream.codec_context.codec if stream.codec_context is not None else None
+    return (codec.canonical_name, codec.name) if codec is not None else ()
+
+
+def library_versions() -> dict:
+    """PyAV's and libavcodec's versions (a resumed run must decode and encode alike)."""
+    return {"pyav": av.__version__, "libavcodec": list(av.library_versions["libavcodec"])}
 
 
 def open_input(path: Path):
@@ -136,6 +154,7 @@ def probe_video(path) -> VideoInfo:
             frame_count=frame_count, duration=duration, full_range=full_range, matrix=matrix,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
+            side_streams=tuple((s.index, s.type, codec_names(s)) for s in _side_streams(container)),
         )
 
 

@@ -1,0 +1,72 @@
+"""The settings of a remaster, frozen and split by concern: the model's, the film's, and the
+run's policy. `RemasterOptions.of(render_size=..., force=...)` builds them from flat names, as
+the CLI and the batch have them; `options.replace(...)` changes some the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+KEY_INTERVAL = 4
+DEFAULT_RENDER_SIZE = 224
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model colours the film, and how it is run (these shape the colours)."""
+
+    weights: Path | None = None  # None: the shipped model
+    precision: str = "auto"  # model.PRECISIONS; used when remaster() loads the model itself
+    render_size: int = DEFAULT_RENDER_SIZE  # short side the model works at
+    batch_size: int | None = None  # key frames per model call; None: the colorizer's choice (8 on CPU, 32 on GPU)
+
+
+@dataclass(frozen=True)
+class FilmSettings:
+    """How the frames between key frames are filled and smoothed, and how the film is encoded."""
+
+    key_interval: int = KEY_INTERVAL  # the model colours every n-th frame of a shot; flow fills the rest
+    smooth: bool = True
+    smooth_strength: float = 0.6
+    smooth_radius: int = 2
+    crf: int = 18
+    preset: str = "veryfast"
+    segment_frames: int = 512  # frames per resumable segment; rounded up to a whole number of chunks
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """What the run may do to the user's files and screen (these never change the output)."""
+
+    force: bool = False  # overwrite an existing output
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class RemasterOptions:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    film: FilmSettings = field(default_factory=FilmSettings)
+    run: RunPolicy = field(default_factory=RunPolicy)
+
+    @classmethod
+    def of(cls, **settings) -> "RemasterOptions":
+        """From flat names: RemasterOptions.of(render_size=320, crf=20, force=True)."""
+        return cls().replace(**settings)
+
+    def replace(self, **settings) -> "RemasterOptions":
+        """A copy with the named settings changed, whichever part they belong to."""
+        parts = {}
+        for name in ("model", "film", "run"):
+            part = getattr(self, name)
+            mine = {k: settings.pop(k) for k in [f.name for f in fields(part)] if k in settings}
+            parts[name] = replace(part, **mine) if mine else part
+        if settings:
+            raise TypeError(f"unknown remaster settings: {', '.join(sorted(settings))}")
+        return replace(self, **parts)
+
+    @property
+    def chunk_frames(self) -> int:
+        """Frames taken per model call: batch_size key frames and the frames between them."""
+        if self.model.batch_size is None:
+            raise ValueError("RemasterOptions.model.batch_size is not settled yet")
+        return self.model.batch_size * self.film.key_interval

@@ -1,0 +1,136 @@
+"""The stages of the colour pass, in the order a frame goes through them.
+
+decode (media) -> `ColorStage` (the model, on key frames) -> `ShotHook` (per shot) ->
+`SmoothStage` (fill between key frames, smooth a*b*) -> `EncodeStage` (upsample, encode).
+
+Each stage has one interface: push(item) returns the items it has finished (possibly none,
+possibly several), and flush() returns the rest at the end. They know nothing of threads:
+pipeline.py wires them together, each in its own thread, with bounded queues.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import render
+from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
+from .media import VideoInfo, YuvFrame
+from .streams import StageClock
+from .temporal import TemporalSmoother
+
+
+@dataclass
+class Colored:
+    """A frame on its way through the stages."""
+
+    frame: YuvFrame
+    shot: int
+    light: np.ndarray  # L* at the model's working size
+    ab: np.ndarray | None  # a*b* at the model's output size; None between key frames until filled
+
+
+class ColorStage:
+    """Runs the model on the key frames of each chunk of frames, in batches; the frames between
+    go on with no a*b* (the smoothing stage fills them)."""
+
+    def __init__(self, info: VideoInfo, plan, colorizer, render_size: int, key_interval: int, chunk: int,
+                 clock: StageClock):
+        self.plan, self.colorizer, self.key_interval, self.chunk, self.clock = plan, colorizer, key_interval, chunk, clock
+        self.table = grey_to_lightness_table(info.full_range)
+        self.h, self.w = render.model_size(info.height, info.width, render_size, colorizer)
+        self.pending: list[tuple[YuvFrame, np.ndarray]] = []
+
+    def lightness(self, frame: YuvFrame) -> tuple[YuvFrame, np.ndarray]:
+        """The frame with its L* at the working size (run in the decoding thread)."""
+        small = cv2.resize(frame.y, (self.w, self.h), interpolation=cv2.INTER_AREA)
+        return frame, self.table[small]
+
+    def push(self, item: tuple[YuvFrame, np.ndarray]) -> list[Colored]:
+        self.pending.append(item)
+        return self._run_batch() if len(self.pending) >= self.chunk else []
+
+    def flush(self) -> list[Colored]:
+        return self._run_batch() if self.pending else []
+
+    def _run_batch(self) -> list[Colored]:
+        pending, self.pending = self.pending, []
+        start = time.perf_counter()
+        out = [Colored(frame, self.plan.shot_of(frame.index), light, None) for frame, light in pending]
+        keys = [c for c in out if (c.frame.index - self.plan.shot_start(c.shot)) % self.key_interval == 0]
+        if keys:
+            light = np.stack([c.light for c in keys])
+            predicted = render.predict(self.colorizer, light, self.plan.embeddings[[c.shot for c in keys]])
+            for c, ab in zip(keys, predicted):
+                c.ab = ab
+        self.clock.add("color", time.perf_counter() - start)
+        return out
+
+
+class ShotHook:
+    """Where a shot's frames can be changed after the model and before smoothing (per-shot colour
+    direction plugs in here). Today it passes every frame through unchanged."""
+
+    def push(self, item: Colored) -> list[Colored]:
+        return [item]
+
+    def flush(self) -> list[Colored]:
+        return []
+
+
+class SmoothStage:
+    """Temporal a*b* at the model's output size (temporal.py): smooths key frames, fills the rest."""
+
+    def __init__(self, strength: float, radius: int, key_interval: int, output_stride: int, clock: StageClock):
+        self.smoother = TemporalSmoother(radius=radius, strength=strength, light_max=100.0, key_interval=key_interval)
+        self.clock = clock
+        self.stride = output_stride
+
+    @property
+    def reach(self) -> int:
+        """How many frames back the smoothing of a frame looks."""
+        return self.smoother.reach
+
+    def push(self, item: Colored) -> list[Colored]:
+        start = time.perf_counter()
+        light = item.light
+        size = (light.shape[1] // self.stride, light.shape[0] // self.stride)
+        small = cv2.resize(light, size, interpolation=cv2.INTER_AREA)
+        out = self.smoother.push((item.frame, small), item.shot, small, item.ab)
+        self.clock.add("smooth", time.perf_counter() - start)
+        return [Colored(frame, -1, small, ab) for (frame, small), ab in out]
+
+    def flush(self) -> list[Colored]:
+        return [Colored(frame, -1, small, ab) for (frame, small), ab in self.smoother.flush()]
+
+
+class EncodeStage:
+    """Upsamples each frame's a*b* to chroma planes guided by its luma, and writes the frame."""
+
+    def __init__(self, info: VideoInfo, writer, clock: StageClock, on_frame=None):
+        self.info, self.writer, self.clock, self.on_frame = info, writer, clock, on_frame
+
+    def push(self, item: Colored) -> list:
+        frame = item.frame
+        u, v = self.clock.timed("upsample", chroma_planes, frame, item.light, item.ab, self.info)
+        self.clock.timed("encode", self.writer.write, frame.y, u, v, frame.pts)
+        if self.on_frame:
+            self.on_frame()
+        return []
+
+    def flush(self) -> list:
+        self.writer.close()
+        return []
+
+
+def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted a*b* (with its lightness) -> the frame's 8-bit U and V planes, edge-aware upsampled."""
+    lab = np.concatenate([light[..., None], ab], axis=-1)
+    chroma = rgb_to_chroma(lab_to_rgb(lab), info.matrix, info.full_range)
+    ch, cw = frame.u.shape
+    guide = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])
