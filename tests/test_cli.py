@@ -1,13 +1,17 @@
 """The `vidcolor` command: help without TensorFlow, one-line errors and exit codes, real runs."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from clips import make_clip, read_video
+from toy_colorizer import install
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
@@ -28,7 +32,9 @@ def test_option_and_input_checks_answer_without_keras(tmp_path):
     cases = [(["remaster", str(tmp_path / "missing.mp4")], 2), (["colorize", str(tmp_path / "missing.jpg")], 2),
              (["evaluate", str(tmp_path / "missing")], 2), (["batch", str(tmp_path / "missing"), "-o", str(tmp_path / "out")], 2),
              (["train", str(tmp_path), str(tmp_path / "run"), "--crop", "30"], 2),
-             (["remaster", str(film), "--precision", "half"], 2), (["remaster", str(film), "-w", missing_weights], 4)]
+             (["remaster", str(film), "--precision", "half"], 2), (["remaster", str(film), "-w", missing_weights], 4),
+             (["remaster", str(film), "--preset", "nonsense"], 2),
+             (["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--preset", "nonsense"], 2)]
     code = ("import json, sys; from typer.testing import CliRunner; from vidcolor.cli import app\n"
             "for args in json.loads(sys.argv[1]):\n"
             "    r = CliRunner().invoke(app, args)\n"
@@ -93,3 +99,17 @@ def test_remaster_and_colorize_run_for_real(tmp_path, random_weights):
 def test_train_rejects_bad_options(tmp_path, args, message):
     result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "run"), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_readme_quick_start_says_how_to_run_it_again(tmp_path, monkeypatch):
+    """The quick-start command stops the second time (the sample output exists); the README says how to rerun."""
+    root = Path(__file__).resolve().parents[1]
+    quick_start = (root / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    rerun = re.search(r"`vidcolor remaster samples/four_shots_bw\.mp4 ([^`]+)`", quick_start)
+    assert rerun, "the quick start does not show how to colour the sample again"
+    install({}, monkeypatch)  # a model without TensorFlow: this is about the command, not the colours
+    film = shutil.copy(root / "samples" / "four_shots_bw.mp4", tmp_path / "four_shots_bw.mp4")
+    assert runner.invoke(app, ["remaster", str(film), "-q"]).exit_code == 0
+    again = runner.invoke(app, ["remaster", str(film), "-q"])
+    assert again.exit_code == 3 and "already exists" in again.output
+    assert runner.invoke(app, ["remaster", str(film), *rerun.group(1).split(), "-q"]).exit_code == 0

@@ -85,3 +85,72 @@ def test_find_images_walks_folders_and_skips_our_own_outputs(tmp_path):
     assert [p.name for p in find_images([tmp_path])] == ["y.PNG", "x.jpg"] or [p.name for p in find_images([tmp_path])] == ["x.jpg", "y.PNG"]
     with pytest.raises(InputError, match="no such file"):
         find_images([tmp_path / "missing"])
+
+
+def test_grey_and_alpha_png_keeps_its_alpha(tmp_path, colorizer):
+    grey = cv2.resize(skimage.data.camera(), (96, 64), interpolation=cv2.INTER_AREA)
+    alpha = np.zeros_like(grey)
+    alpha[:, 48:] = 255
+    alpha[:10] = 128
+    Image.fromarray(np.dstack([grey, alpha]), "LA").save(tmp_path / "cutout.png")
+    out = cv2.imread(str(colorize_image(tmp_path / "cutout.png", colorizer=colorizer, render_size=32).output),
+                     cv2.IMREAD_UNCHANGED)
+    assert out.shape == (64, 96, 4)
+    np.testing.assert_array_equal(out[..., 3], alpha)
+    rgb = cv2.cvtColor(out[..., :3], cv2.COLOR_BGR2RGB)
+    assert np.abs(lightness(rgb) - lightness(np.dstack([grey] * 3))).mean() < 0.6  # the lightness kept
+    assert np.abs(rgb.astype(int) - rgb.mean(axis=2, keepdims=True)).mean() > 0.5  # and coloured
+
+
+def test_sixteen_bit_rgba_keeps_its_alpha(tmp_path, colorizer):
+    grey = np.tile(np.linspace(0, 65535, 48, dtype=np.uint16), (32, 1))
+    alpha = np.zeros_like(grey)
+    alpha[:8] = 65535
+    cv2.imwrite(str(tmp_path / "deep.png"), np.dstack([grey, grey, grey, alpha]))
+    out = cv2.imread(str(colorize_image(tmp_path / "deep.png", colorizer=colorizer, render_size=32).output),
+                     cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (32, 48, 4)
+    np.testing.assert_array_equal(out[..., 3], alpha)
+
+
+def test_alpha_turns_with_the_exif_orientation(tmp_path, colorizer):
+    rgba = np.full((40, 64, 4), 255, np.uint8)
+    rgba[:, :16, :3], rgba[:, :16, 3] = 200, 100  # a light, half-transparent band on the left
+    image = Image.fromarray(rgba, "RGBA")
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    image.save(tmp_path / "turned.png", exif=exif)
+    out = read_image(colorize_image(tmp_path / "turned.png", colorizer=colorizer, render_size=32).output,
+                     keep_alpha=True)
+    assert out.shape == (64, 40, 4)
+    assert (out[:16, :, 3] == 100).all() and (out[16:, :, 3] == 255).all()  # the band now runs along the top
+
+
+def test_alpha_into_a_jpeg_is_left_out_with_a_warning(tmp_path, colorizer):
+    rgba = np.zeros((24, 32, 4), np.uint8)
+    rgba[..., :3], rgba[:, 16:, 3] = 120, 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "half.png")
+    told = []
+    colorize_image(tmp_path / "half.png", tmp_path / "half.jpg", colorizer=colorizer, render_size=32, on_warning=told.append)
+    assert cv2.imread(str(tmp_path / "half.jpg"), cv2.IMREAD_UNCHANGED).shape == (24, 32, 3)
+    assert len(told) == 1 and "half.jpg" in told[0] and "transparency" in told[0]
+
+
+def test_damaged_jpeg_is_one_warning_that_names_it(tmp_path, colorizer, monkeypatch, capfd):
+    """libjpeg prints 'Corrupt JPEG data: ...' on stderr without the file's name; it comes as one warning instead."""
+    from typer.testing import CliRunner
+
+    from vidcolor.cli import app
+
+    encoded = bytearray(cv2.imencode(".jpg", grey_photo(tmp_path / "x.png"))[1].tobytes())
+    middle = len(encoded) // 2
+    encoded[middle : middle + 12] = b"\xff\x00" * 6
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "scratched.jpg").write_bytes(bytes(encoded))
+    monkeypatch.setattr("vidcolor.model.load_colorizer", lambda *args, **kwargs: colorizer)
+    result = CliRunner().invoke(app, ["colorize", str(tmp_path / "photos"), "--render-size", "32", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Corrupt JPEG data" not in capfd.readouterr().err  # not the bare line
+    told = [line for line in result.output.splitlines() if "Corrupt JPEG data" in line]
+    assert len(told) == 1 and told[0].startswith("vidcolor: warning: ") and "scratched.jpg" in told[0]
+    assert (tmp_path / "photos" / "scratched_color.jpg").is_file()

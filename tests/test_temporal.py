@@ -238,3 +238,20 @@ def test_key_frame_smoothing_with_intervals_reduces_noise():
     assert mse([out[t] for t in keys], [truth[t] for t in keys]) < 0.6 * mse([observed[t] for t in keys],
                                                                               [truth[t] for t in keys])
     assert smoother.reach == 4 and smoother.held == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (8, 8), (11, 11), (8, 320), (16, 640), (320, 8)])
+def test_frames_too_small_for_the_optical_flow_are_smoothed_and_filled(shape):
+    """DIS optical flow refuses frames under about 12 px a side (and 16x640: it picks its levels from the
+    width); a tiny film's frames are enlarged for the flow. A pan still carries its colour along."""
+    h, w = shape
+    ramp = np.linspace(0, 255, w + 4, dtype=np.float32)[None].repeat(h, axis=0)
+    frames = []
+    for t in range(7):
+        light = np.clip(ramp[:, t % 3 : t % 3 + w], 0, 255).astype(np.uint8)
+        ab = np.full((h, w, 2), 30.0 if t < 4 else 10.0, np.float32) if t % 3 == 0 else None  # keys 0, 3, 6
+        frames.append((t, 0, light, ab))
+    out = run(TemporalSmoother(radius=2, strength=0.6, key_interval=3), frames)
+    assert [k for k, _ in out] == list(range(7))
+    for _, ab in out:
+        assert ab.shape == (h, w, 2) and np.isfinite(ab).all() and (ab >= 10.0 - 1e-3).all() and (ab <= 30.0 + 1e-3).all()

@@ -2,20 +2,25 @@
 
 Each command parses and checks its arguments, calls one library function, and
 reports. Library errors become one line on stderr and a non-zero exit code;
-`--debug` shows the traceback instead. Heavy imports (TensorFlow) happen only
+`--debug` shows the traceback instead. Ctrl-C (exit 130) and SIGTERM (exit 143)
+stop a command the same way, with one line. Warnings go through tqdm.write, so
+they never land on a progress bar's line. Heavy imports (TensorFlow) happen only
 inside the commands that need them, so `vidcolor --help` is instant.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from .errors import VidcolorError
-from .options import DEFAULT_RENDER_SIZE, KEY_INTERVAL
+from .errors import (Interrupted, VidcolorError, VidcolorWarning, exit_code_of, signal_received,
+                     stop_on_signals)
+from .options import DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS
 
 app = typer.Typer(
     add_completion=False,
@@ -37,7 +42,7 @@ PrecisionOption = typer.Option("auto", "--precision", help="Model arithmetic: au
 SmoothOption = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots.")
 SmoothStrengthOption = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average.")
 CrfOption = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger).")
-PresetOption = typer.Option("veryfast", "--preset", help="x264 speed preset (ultrafast ... veryslow).")
+PresetOption = typer.Option("veryfast", "--preset", help=f"x264 speed preset ({', '.join(X264_PRESETS)}).")
 
 
 @app.callback()
@@ -48,6 +53,50 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
 def _fail(message: str, code: int) -> None:
     typer.echo(f"vidcolor: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _warn(message: str) -> None:
+    """One warning line on stderr, above any progress bar (never glued onto its line)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
+
+
+def _show_warning(shown):
+    """warnings.showwarning for a command: the library's own warnings (VidcolorWarning) as one line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, VidcolorWarning):
+            _warn(str(message))
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    return show
+
+
+def _command(function):
+    """A command whose library errors, Ctrl-C and SIGTERM become one line and an exit code (2 bad input,
+    3 output, 4 model, 130 Ctrl-C, 143 SIGTERM), wherever in the command they happen."""
+
+    @functools.wraps(function)
+    def command(*args, **kwargs):
+        with stop_on_signals(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning(warnings.showwarning)
+            if _state["debug"]:
+                return function(*args, **kwargs)
+            try:
+                result = function(*args, **kwargs)
+            except VidcolorError as exc:
+                _fail(str(exc), exc.exit_code)
+            except KeyboardInterrupt as exc:
+                _fail(f"{getattr(exc, 'reason', 'interrupted')}; no partial output was kept", exit_code_of(exc))
+            lost = signal_received()
+            if lost is not None:  # a stop whose KeyboardInterrupt was swallowed on the way: still a stop
+                stop = Interrupted(lost)
+                _fail(f"{stop.reason} while finishing; what was written before the stop is complete", stop.exit_code)
+            return result
+
+    return app.command()(command)
 
 
 def _check_precision(precision: str) -> None:
@@ -63,27 +112,18 @@ def _film_options(render_size, key_interval, batch_size, precision, smooth, smoo
     from .options import RemasterOptions
 
     _check_precision(precision)
+    if preset not in X264_PRESETS:
+        _fail(f"--preset {preset}: must be one of {', '.join(X264_PRESETS)}", 2)
     return RemasterOptions.of(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
                            smooth_strength=smooth_strength, crf=crf, preset=preset, force=force, weights=weights,
                            precision=precision, progress=not quiet)
 
 
-def _run(action):
-    """Call `action`, turning library errors and Ctrl-C into one line and an exit code."""
-    if _state["debug"]:
-        return action()
-    try:
-        return action()
-    except VidcolorError as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted; no partial output was kept", 130)
-
-
-@app.command()
+@_command
 def remaster(
     source: Path = typer.Argument(..., help="Black-and-white film (any container FFmpeg reads)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file; default <name>_color<ext> beside the input."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file; default <name>_color<ext> beside the input "
+                                          "(.mkv where vidcolor does not write the input's container)."),
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
     key_interval: int = KeyIntervalOption,
@@ -105,18 +145,14 @@ def remaster(
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
                             force, weights, quiet)
-
-    def action():
-        try:
-            return run_remaster(source, output, options, resume=resume,
-                                on_warning=lambda m: typer.echo(f"vidcolor: warning: {m}", err=True))
-        except KeyboardInterrupt:
-            folder = parts_folder(output or default_output(source))
-            if folder.is_dir():
-                _fail(f"interrupted; finished segments are kept in {folder}, rerun with --resume to go on", 130)
-            raise
-
-    result = _run(action)
+    try:
+        result = run_remaster(source, output, options, resume=resume, on_warning=_warn)
+    except KeyboardInterrupt as exc:
+        folder = parts_folder(output or default_output(source))
+        if folder.is_dir() and not _state["debug"]:
+            _fail(f"{getattr(exc, 'reason', 'interrupted')}; finished segments are kept in {folder}, "
+                  "rerun with --resume to go on", exit_code_of(exc))
+        raise
     resumed = f", {result.resumed_frames} resumed" if result.resumed_frames else ""
     typer.echo(f"{result.output}  ({result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
                f"{result.frames / max(result.seconds, 1e-9):.1f} fps)")
@@ -124,7 +160,7 @@ def remaster(
         typer.echo(f"vidcolor: finished with {len(result.warnings)} warning(s), see above", err=True)
 
 
-@app.command()
+@_command
 def colorize(
     paths: List[Path] = typer.Argument(..., help="Images and/or folders of images."),
     out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for the results; default beside each input."),
@@ -141,7 +177,7 @@ def colorize(
     from .outputs import colored_name
     from .stills import colorize_image, find_images
 
-    files = _run(lambda: find_images(paths))
+    files = find_images(paths)
     if not files:
         _fail("no images found in " + ", ".join(map(str, paths)), 2)
     if out_dir:
@@ -150,24 +186,24 @@ def colorize(
         except OSError as exc:
             _fail(f"{out_dir}: cannot create the output folder ({exc.strerror})", 3)
     _check_precision(precision)
-    colorizer = _run(lambda: load_colorizer(weights, precision=precision))
+    colorizer = load_colorizer(weights, precision=precision)
     failed = 0
     for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
         try:
             result = colorize_image(path, colored_name(path, out_dir), colorizer=colorizer, precision=precision,
-                                    render_size=render_size, force=force)
+                                    render_size=render_size, force=force, on_warning=_warn)
             if not quiet:
                 tqdm.write(str(result.output))
         except VidcolorError as exc:
             if _state["debug"]:
                 raise
             failed += 1
-            typer.echo(f"vidcolor: {exc}", err=True)
+            tqdm.write(f"vidcolor: {exc}", file=sys.stderr)
     if failed:
         _fail(f"{failed} of {len(files)} images failed", 1)
 
 
-@app.command()
+@_command
 def batch(
     src_dir: Path = typer.Argument(..., help="Folder of films and photos, searched recursively (by content, not name)."),
     out_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the results (same tree as SRC_DIR) and the manifest."),
@@ -189,19 +225,19 @@ def batch(
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
                             force, weights, quiet)
 
-    def action():
-        try:
-            return run_batch(src_dir, out_dir, options, progress=not quiet)
-        except KeyboardInterrupt:
-            _fail(f"interrupted; finished files are recorded in {out_dir / MANIFEST_NAME}, rerun to go on", 130)
-
-    summary = _run(action)
+    try:
+        summary = run_batch(src_dir, out_dir, options, progress=not quiet)
+    except KeyboardInterrupt as exc:
+        if _state["debug"]:
+            raise
+        _fail(f"{getattr(exc, 'reason', 'interrupted')}; finished files are recorded in {out_dir / MANIFEST_NAME}, "
+              "rerun to go on", exit_code_of(exc))
     typer.echo(format_summary(summary))
     if summary.counts["failed"]:
         raise typer.Exit(1)
 
 
-@app.command()
+@_command
 def train(
     data_dir: Path = typer.Argument(..., help="Folder of colour images (searched recursively; each subfolder a source)."),
     run_dir: Path = typer.Argument(..., help="Folder for the cache, checkpoints, pictures and the final weights."),
@@ -244,11 +280,17 @@ def train(
     options = TrainOptions(data_dir=data_dir, run_dir=run_dir, val_dir=val_dir, architecture=arch, init=init, head=head,
                            embedder=embedder, learning_rate=learning_rate, finetune_scale=finetune_scale,
                            degrade=degrade, with_hints=hints, seed=seed, resume=resume, **values)
-    path = _run(lambda: run_train(options, progress=not quiet))
+    try:
+        path = run_train(options, progress=not quiet)
+    except KeyboardInterrupt as exc:
+        if _state["debug"]:
+            raise
+        _fail(f"{getattr(exc, 'reason', 'interrupted')}; rerun with --resume to go on from the last checkpoint in "
+              f"{run_dir}, if it made one", exit_code_of(exc))
     typer.echo(str(path))
 
 
-@app.command()
+@_command
 def evaluate(
     source: Path = typer.Argument(..., help="Folder of colour photos, or a colour video."),
     weights: Optional[Path] = WeightsOption,
@@ -266,9 +308,9 @@ def evaluate(
     from .evaluate import evaluate_path, write_report
 
     _check_precision(precision)
-    result = _run(lambda: evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
-                                        key_interval=key_interval, precision=precision, progress=not quiet))
-    _run(lambda: write_report(result, report))
+    result = evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
+                           key_interval=key_interval, precision=precision, progress=not quiet)
+    write_report(result, report)
     typer.echo(json.dumps({k: result[k] for k in ("prediction", "grey_baseline") if k in result}, indent=1))
     typer.echo(f"report: {report}  sheet: {sheet}")
 

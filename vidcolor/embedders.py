@@ -12,13 +12,16 @@ Pluggable by name; every weights file records which one it was trained with.
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, VidcolorWarning
 from .outputs import atomic_path
 
 EMBEDDING_SIZE = 1000
@@ -30,9 +33,41 @@ _INCEPTION_FILE = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
 
 
 def cache_dir() -> Path:
+    """$VIDCOLOR_CACHE, else the user's cache folder; created if need be. Where that cannot be
+    created or written (a service user without a home), a private folder in the system's temporary
+    folder, with a warning."""
     import platformdirs
 
-    return Path(os.environ.get("VIDCOLOR_CACHE") or platformdirs.user_cache_dir("vidcolor"))
+    wanted = Path(os.environ.get("VIDCOLOR_CACHE") or platformdirs.user_cache_dir("vidcolor"))
+    try:
+        wanted.mkdir(parents=True, exist_ok=True)
+        if not os.access(wanted, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+        return wanted
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    fallback = _private_temp_folder()
+    warnings.warn(f"{wanted}: cannot keep the model cache there ({reason}); using {fallback} "
+                  "(set VIDCOLOR_CACHE to choose a folder)", VidcolorWarning, stacklevel=2)
+    return fallback
+
+
+def _private_temp_folder() -> Path:
+    """<temp>/vidcolor-cache-<uid>, if it is this user's alone; else a new folder of this run's."""
+    folder = Path(tempfile.gettempdir()) / f"vidcolor-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+        if stat.S_ISDIR(info.st_mode) and mine and not info.st_mode & 0o022:
+            return folder
+    except OSError:
+        pass
+    try:
+        return Path(tempfile.mkdtemp(prefix="vidcolor-cache-"))
+    except OSError as exc:
+        raise ModelError(f"no folder to keep the converted embedder in: {folder} and the temporary folder "
+                         f"cannot be written ({exc.strerror or exc}); set VIDCOLOR_CACHE") from None
 
 
 @dataclass
@@ -121,9 +156,14 @@ def _efficientnet_lite0(weights: str | Path | None):
     from .torch_weights import load_state_dict
 
     model = build_efficientnet_lite0(load_state_dict(source))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(cached, suffix=".weights.h5") as partial:  # Keras writes only to names ending so
-        model.save_weights(str(partial))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached, suffix=".weights.h5") as partial:  # Keras writes only to names ending so
+            model.save_weights(str(partial))
+    except Exception as exc:  # a full disk, a read-only folder: the model is there all the same
+        reason = " ".join((getattr(exc, "strerror", None) or str(exc)).split())
+        warnings.warn(f"{cached}: cannot keep the converted embedder there ({reason}); it is converted "
+                      "again next time", VidcolorWarning, stacklevel=2)
     return model
 
 

@@ -78,6 +78,18 @@ class ModelConfig:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 
+    def check(self) -> None:
+        """ValueError or TypeError naming a setting no working model is built from (a wrong or damaged file)."""
+        pairs = all(len(p) == 2 and all(isinstance(v, (int, float)) for v in p) for p in self.bins)
+        weights = len(self.bin_weights) == len(self.bins) and all(w > 0 for w in self.bin_weights)
+        prior = isinstance(self.prior_correction, (int, float)) and (not self.prior_correction or weights)
+        for ok, must in [(pairs, "bins of [a*, b*] pairs"), (self.head != "classification" or len(self.bins) > 1,
+                         "two or more bins"), (prior, "a number prior_correction, with bin_weights above 0 for each bin"),
+                         (self.embedding_size == 1000, "embedding_size 1000"), (self.temperature > 0, "temperature above 0"),
+                         (self.lightness_scaling == "L/50-1" and self.ab_scaling == AB_SCALE, "the L/50-1, 128 scalings")]:
+            if not ok:
+                raise ValueError(f"needs {must}")
+
     @classmethod
     def from_file(cls, path: Path) -> "ModelConfig":
         try:
@@ -86,11 +98,12 @@ class ModelConfig:
                 raise ValueError("not a JSON object")
             data.setdefault("architecture", "koalarization")  # format 1 files came before the choice
             config = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+            problem = architecture_problem(config.architecture, config.head, config.embedder)
+            if problem:
+                raise ModelError(f"{path}: architecture {config.architecture}: {problem}")
+            config.check()
         except (OSError, ValueError, TypeError) as exc:
             raise ModelError(f"{path}: not a vidcolor model config ({exc})".splitlines()[0]) from None
-        problem = architecture_problem(config.architecture, config.head, config.embedder)
-        if problem:
-            raise ModelError(f"{path}: architecture {config.architecture}: {problem}")
         return config
 
 
@@ -373,10 +386,15 @@ def load_model(path: Path, precision: str = "float32", shipped: bool = False):
 
 
 def _model_with_weights(config: ModelConfig, path: Path, precision: str):
+    import warnings
+
     _share_cores()
     model = build_colorizer(config, precision)
     try:
-        model.load_weights(str(path))
+        with warnings.catch_warnings():  # Keras warns per layer that does not fit; one line below says it
+            warnings.simplefilter("ignore")
+            model.load_weights(str(path))
     except Exception as exc:
-        raise ModelError(f"{path}: cannot load weights ({exc})".splitlines()[0]) from None
+        raise ModelError(f"{path}: cannot load weights, they do not fit the model {config_path(path).name} "
+                         f"describes ({exc})".splitlines()[0].rstrip(":")) from None
     return model

@@ -9,6 +9,9 @@ from pathlib import Path
 
 KEY_INTERVAL = 4
 DEFAULT_RENDER_SIZE = 224
+# x264's speed presets, fastest first (a fixed list: anything else fails only when the encoder opens)
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class FilmSettings:
     crf: int = 18
     preset: str = "veryfast"
     segment_frames: int = 512  # frames per resumable segment; rounded up to a whole number of chunks
+
+    def __post_init__(self):
+        if self.preset not in X264_PRESETS:
+            raise ValueError(f"preset {self.preset!r}: must be one of {', '.join(X264_PRESETS)}")
 
 
 @dataclass(frozen=True)

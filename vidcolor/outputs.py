@@ -1,23 +1,39 @@
 """Where outputs go and how they are written: the one home of the output naming, the
-refusal to overwrite, and the atomic write (a temporary name beside the target, then a
-rename, so a half-written file never sits under a final name)."""
+refusal to overwrite, the atomic write (a temporary name beside the target, then a
+rename, so a half-written file never sits under a final name), and the lock that keeps
+two runs from writing one output at once."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Iterator
 
 from .errors import OutputError
 
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: outputs are not locked
+    fcntl = None
+
 COLOR_TAG = "_color"
+FILM_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")  # containers the H.264 film writer fills
+FALLBACK_FILM_SUFFIX = ".mkv"  # Matroska holds H.264 with any sound or subtitles
 
 
 def colored_name(source: str | Path, folder: str | Path | None = None, suffix: str | None = None) -> Path:
     """`<stem>_color<suffix>` beside the source, or inside `folder`; `suffix` defaults to the source's."""
     source = Path(source)
     return Path(folder if folder is not None else source.parent) / f"{source.stem}{COLOR_TAG}{suffix or source.suffix}"
+
+
+def colored_film_name(source: str | Path, folder: str | Path | None = None) -> Path:
+    """colored_name for a film: the source's suffix where vidcolor writes that container, else .mkv
+    (.webm and .ogv cannot hold H.264 at all; .mpg, .ts and others not with every sound a source has)."""
+    suffix = Path(source).suffix
+    return colored_name(source, folder, suffix if suffix.lower() in FILM_SUFFIXES else FALLBACK_FILM_SUFFIX)
 
 
 def is_colored_name(path: str | Path) -> bool:
@@ -80,3 +96,74 @@ def write_bytes(path: str | Path, data: bytes, sync: bool = False) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode())
+
+
+def lock_path(output: str | Path) -> Path:
+    """The lock file of an output: hidden, beside it."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.vidcolor-lock")
+
+
+@contextlib.contextmanager
+def output_lock(output: str | Path) -> Iterator[None]:
+    """Holds the output for this process: a second run (another process, or another call in this
+    one) that asks for it while the block runs fails at once with a one-line OutputError naming
+    the holder's process id. The lock is an flock on a file beside the output, so the system lets
+    go of it when its process dies, even by kill -9; a later run takes it over. The file is
+    removed when the block ends."""
+    output = Path(output)
+    if fcntl is None:
+        yield
+        return
+    path = lock_path(output)
+    file = _take_lock(output, path)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()  # while still locked: a run waiting on this file sees it is gone and starts afresh
+        file.close()
+
+
+def _take_lock(output: Path, path: Path):
+    for _ in range(100):
+        try:
+            file = open(path, "a+")  # noqa: SIM115 (open for as long as the lock is held)
+        except OSError as exc:
+            raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(file)
+            file.close()
+            raise OutputError(f"{output}: another vidcolor run ({holder}) is writing it now; "
+                              "wait for it to finish, or stop it first") from None
+        except OSError:  # a file system without locks: go on unlocked, as before there were locks
+            return file
+        try:
+            same = os.stat(path).st_ino == os.fstat(file.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # else the run that held it removed it meanwhile: take the new one
+            try:
+                file.seek(0)
+                file.truncate()
+                file.write(f"{os.getpid()}\n")
+                file.flush()
+            except OSError as exc:
+                file.close()
+                raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
+            return file
+        file.close()
+    raise OutputError(f"{output}: cannot take its lock file {path.name}")
+
+
+def _holder(file) -> str:
+    """'pid N' of the run that holds the lock (it writes its pid just after taking it)."""
+    for _ in range(20):
+        file.seek(0)
+        text = file.read().strip()
+        if text.isdigit():
+            return f"pid {text}"
+        time.sleep(0.05)
+    return "another process"

@@ -19,6 +19,7 @@ are new, computed from the predicted a*b* and upsampled guided by the luma.
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
@@ -28,10 +29,10 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from .errors import OutputError
+from .errors import OutputError, VidcolorError, raise_if_interrupted
 from .media import VideoInfo, check_output, decode_frames, probe_video
 from .options import RemasterOptions
-from .outputs import colored_name, refuse_overwrite
+from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
 from .shotplan import ShotPlan
 from .stages import ColorStage, EncodeStage, ShotHook, SmoothStage
@@ -50,7 +51,8 @@ class RemasterResult:
 
 
 def default_output(source: Path) -> Path:
-    return colored_name(source)
+    """`<name>_color<ext>` beside the source; .mkv where vidcolor cannot write the source's container."""
+    return colored_film_name(source)
 
 
 def remaster(
@@ -67,23 +69,41 @@ def remaster(
     Finished segments are kept beside the output (segments.parts_folder) until
     the film is done; if the run stops, resume=True goes on from them, provided
     the source and the settings are the same (otherwise it starts over, warning).
+    While it runs the output is locked (outputs.output_lock): another run to the
+    same output fails at once instead of touching its segments.
     """
     started = time.time()
     options = options or RemasterOptions()
     source = Path(source)
     info = probe_video(source)
-    output = Path(output) if output else default_output(source)
+    warnings: list[str] = []
+    told = threading.Lock()
+
+    def warn(message: str) -> None:
+        with told:  # the two decoding passes see the same damage: tell it once
+            if message in warnings:
+                return
+            warnings.append(message)
+        (on_warning or tqdm.write)(message)
+
+    if output is None:
+        output = default_output(source)
+        if output.suffix != source.suffix:
+            warn(f"{source}: vidcolor does not write {source.suffix or 'suffix-less'} files; "
+                 f"writing {output.name} (Matroska) instead (-o chooses another name)")
+    output = Path(output)
     refuse_overwrite(output, options.run.force)
     if output.resolve() == source.resolve():
         raise OutputError(f"{output}: is the input itself; choose another output name")
-    warnings: list[str] = []
-
-    def warn(message: str) -> None:
-        warnings.append(message)
-        (on_warning or tqdm.write)(message)
-
     # Fail on an unwritable output or a container that cannot hold the sound now, not after colouring.
     checked = check_output(info, output, options.run.force)
+    with output_lock(output):  # before the side folder is touched, and before the model loads
+        refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
+        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started)
+
+
+def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started):
+    """remaster() once the output is this run's: load the model, colour into segments, join them."""
     if colorizer is None:
         from .model import load_colorizer
 
@@ -106,14 +126,18 @@ def remaster(
             _color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
                         warn, clock)
             plan.finish()
+        raise_if_interrupted()  # a Ctrl-C that was lost on the way must not end in a finished film
         frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output,
                                                            force=options.run.force))
     except BaseException as error:
         finished = store.complete_segments()
+        kept = f"{len(finished)} finished segments are kept in {store.folder}; resume=True (--resume) goes on from them"
         if not finished:
             store.remove()
+        elif isinstance(error, VidcolorError):  # said in its one line
+            error.args = (f"{error}; {kept}",)
         elif not isinstance(error, KeyboardInterrupt):
-            warn(f"{store.folder}: {len(finished)} finished segments kept; resume=True (--resume) goes on from them")
+            warn(kept)
         raise
     store.remove()
     return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
@@ -169,6 +193,7 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
     try:
         with closing(decoded) as frames:
             for frame in frames:
+                raise_if_interrupted()
                 for item in color.push(frame):
                     smooth_thread.put(item)
         for item in color.flush():

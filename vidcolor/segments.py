@@ -34,6 +34,9 @@ from .outputs import atomic_path
 FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
 EMBEDDINGS = "embeddings.npy"
+# How segments are encoded (2: exact sizes, 4:4:4 for odd ones, no macroblock tree); segments of
+# another format are not reused.
+SEGMENT_FORMAT = 2
 
 
 def parts_folder(output: Path) -> Path:
@@ -62,7 +65,7 @@ def fingerprint(source: Path, settings: dict) -> dict:
     """What a resumed run must share with the interrupted one for the film to come out the same:
     the source file as it was, the software's versions, and the run's `settings`."""
     stat = source.stat()
-    return {"vidcolor": __version__, **library_versions(), "source": str(source.resolve()),
+    return {"vidcolor": __version__, "segment_format": SEGMENT_FORMAT, **library_versions(), "source": str(source.resolve()),
             "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns, **settings}
 
 

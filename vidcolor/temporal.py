@@ -21,6 +21,10 @@ import cv2
 import numpy as np
 
 _OFF_FRAME = -1.0e6  # lightness given to samples from outside the frame
+# DIS optical flow builds its pyramid for pictures at least this big (short side, long side); for
+# smaller ones it picks its levels from the width alone, and fails (16x640, 8x8) or even crashes
+# the process (16x100). Smaller frames are enlarged for the flow, which is brought back to their size.
+_FLOW_MIN_SHORT, _FLOW_MIN_LONG = 32, 96
 _FILL_FLOOR = 1e-3  # photometric weight every key keeps for an in-between frame, so its average is defined
 
 
@@ -161,7 +165,7 @@ class TemporalSmoother:
         neg_inv_var = np.float32(-1.0 / (self.photo_sigma * self.photo_sigma))
         for j, time_weight, floor in neighbours:
             other = self._frames[j]
-            coords = self._flow.calc(frame.light8, other.light8, None)
+            coords = self._flow_between(frame.light8, other.light8)
             coords += grid  # flow t -> n: pixel x of t is seen at x + flow in n
             warped = _planes(cv2.remap(other.stack, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
             # Samples from outside the frame get a far-off lightness, hence no weight beyond the floor
@@ -185,6 +189,19 @@ class TemporalSmoother:
             delta *= np.float32(self.strength)
         delta += own_ab
         return frame.key, np.ascontiguousarray(delta.transpose(1, 2, 0))
+
+
+    def _flow_between(self, light: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """Dense flow (h, w, 2) from `light` to `other`, for frames of any size (one pixel too)."""
+        height, width = light.shape
+        short, long = min(height, width), max(height, width)
+        if short >= _FLOW_MIN_SHORT and long >= _FLOW_MIN_LONG:
+            return self._flow.calc(light, other, None)
+        scale = max(-(-_FLOW_MIN_SHORT // short), -(-_FLOW_MIN_LONG // long))
+        size = (width * scale, height * scale)
+        flow = self._flow.calc(cv2.resize(light, size, interpolation=cv2.INTER_LINEAR),
+                               cv2.resize(other, size, interpolation=cv2.INTER_LINEAR), None)
+        return cv2.resize(flow, (width, height), interpolation=cv2.INTER_AREA) * np.float32(1.0 / scale)
 
 
 def _planes(image: np.ndarray) -> np.ndarray:

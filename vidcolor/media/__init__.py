@@ -1,8 +1,10 @@
-"""Films in and out: the one place that uses PyAV. read.py probes and decodes; write.py checks
-outputs, encodes, and writes films with the source's sound and subtitles."""
+"""Films in and out: the one place that uses PyAV. read.py probes and decodes; encode.py is the
+encoder; write.py checks outputs and writes films with the source's other streams; streams.py
+says which stream is which and what of them an output keeps."""
 
+from .encode import VideoEncoder, encoder_threads
 from .read import VideoInfo, YuvFrame, decode_frames, decode_small_luma, library_versions, probe_video
-from .write import WRITE_ERRORS, OutputCheck, PacketRemuxer, VideoEncoder, VideoWriter, check_output, encoder_threads
+from .write import WRITE_ERRORS, OutputCheck, PacketRemuxer, VideoWriter, check_output
 
 __all__ = ["VideoInfo", "YuvFrame", "decode_frames", "decode_small_luma", "library_versions", "probe_video",
            "WRITE_ERRORS", "OutputCheck", "PacketRemuxer", "VideoEncoder", "VideoWriter", "check_output",

@@ -20,6 +20,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ..errors import InputError
+from .streams import display_matrix, main_video_stream, other_videos, sample_aspect_ratio, side_streams
 
 Warn = Callable[[str], None]
 
@@ -27,7 +28,7 @@ Warn = Callable[[str], None]
 # full range so that e.g. a gray source keeps its exact values as luma.
 _NON_YUV_PREFIXES = ("gray", "rgb", "bgr", "argb", "abgr", "gbr", "pal8", "0rgb", "0bgr", "ya", "mono")
 # AVColorSpace / AVColorRange values (PyAV exposes these as plain ints).
-SPC_BT709, SPC_BT470BG, SPC_SMPTE170M, SPC_SMPTE240M = 1, 5, 6, 7
+SPC_BT709, SPC_UNSPECIFIED, SPC_BT470BG, SPC_SMPTE170M, SPC_SMPTE240M = 1, 2, 5, 6, 7
 RANGE_MPEG, RANGE_JPEG = 1, 2
 
 
@@ -44,8 +45,21 @@ class VideoInfo:
     matrix: str
     audio_streams: int
     subtitle_streams: int
-    # the audio and subtitle streams a remaster copies: (index, "audio" or "subtitle", codec names)
+    # the streams a remaster copies: (index, "audio", "subtitle", "cover" or "attachment", codec names)
     side_streams: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
+    # The video stream coloured (streams.main_video_stream), and the other ones: (index, codec, width, height).
+    stream_index: int = 0
+    other_videos: tuple[tuple[int, str, int, int], ...] = ()
+    # What an output keeps of the picture's display: the sample aspect ratio (None: square or
+    # unknown), the field order (streams.FIELD_*), the colour tags (AVColorPrimaries,
+    # AVColorTransferCharacteristic, AVColorSpace; 2 is unspecified) and the display matrix
+    # (rotation and flips, 9 int32 as FFmpeg has it; None: none).
+    sample_aspect_ratio: Fraction | None = None
+    field_order: int = 0
+    color_primaries: int = 2
+    color_trc: int = 2
+    colorspace: int = 2
+    display_matrix: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -64,25 +78,6 @@ def error_reason(error: BaseException) -> str:
 
 def _warner(on_warning: Warn | None) -> Warn:
     return on_warning if on_warning is not None else (lambda msg: warnings.warn(msg, stacklevel=3))
-
-
-def _video_stream(container):
-    """First video stream that is not a cover picture, or None."""
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
-    return None
-
-
-def _side_streams(container) -> list:
-    return list(container.streams.audio) + list(container.streams.subtitles)
-
-
-def codec_names(stream) -> tuple[str, ...]:
-    """The names a muxer may list a stream's codec under: the codec id's first ("dts", "mp3",
-    "subrip"), then the implementation's ("dca", "mp3float", "srt"); () if PyAV does not know it."""
-    codec = stream.codec_context.codec if stream.codec_context is not None else None
-    return (codec.canonical_name, codec.name) if codec is not None else ()
 
 
 def library_versions() -> dict:
@@ -125,7 +120,7 @@ def probe_video(path) -> VideoInfo:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
     with open_input(path) as container:
-        stream = _video_stream(container)
+        stream = main_video_stream(container)
         if stream is None:
             raise InputError(f"{path}: no video stream (audio-only or not a video)")
         format_name = container.format.name
@@ -154,7 +149,11 @@ def probe_video(path) -> VideoInfo:
             frame_count=frame_count, duration=duration, full_range=full_range, matrix=matrix,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
-            side_streams=tuple((s.index, s.type, codec_names(s)) for s in _side_streams(container)),
+            side_streams=side_streams(container),
+            stream_index=stream.index, other_videos=other_videos(container, stream),
+            sample_aspect_ratio=sample_aspect_ratio(stream), field_order=cc.field_order,
+            color_primaries=cc.color_primaries, color_trc=cc.color_trc, colorspace=cc.colorspace,
+            display_matrix=display_matrix(container, stream),  # last: it decodes a frame
         )
 
 
@@ -167,9 +166,10 @@ def _iter_av_frames(path, info: VideoInfo | None, on_warning: Warn | None, *, de
     path = Path(path)
     info = info or probe_video(path)
     warn = _warner(on_warning)
-    count, last_time = 0, None
+    count, last_time, last_pts = 0, None, None
+    step = max(1, round(1 / (info.fps * info.time_base)))  # one frame, in time_base
     with open_input(path) as container:
-        stream = _video_stream(container)
+        stream = container.streams[info.stream_index]
         stream.thread_type = "AUTO"
         if not deblock:
             stream.codec_context.options = {"skip_loop_filter": "all"}
@@ -177,7 +177,11 @@ def _iter_av_frames(path, info: VideoInfo | None, on_warning: Warn | None, *, de
         times = _FrameTimes(use_packet_dts=container.format.name == "avi")
         for packet, frames in _decode_packets(container, stream, path, info, warn):
             for frame in times.push(packet, frames) if frames is not None else times.drain():
+                if frame.pts is None and last_pts is not None:
+                    # H.264 in MPEG-PS stamps only the frames that start a PES packet
+                    frame.pts = last_pts + step
                 if frame.pts is not None:
+                    last_pts = frame.pts
                     last_time = float(frame.pts * info.time_base) + 1 / float(info.fps)
                 yield count, frame, info
                 count += 1

@@ -1,0 +1,88 @@
+"""A colorizer without TensorFlow, for tests of everything around the model: runs in subprocesses
+start in a second, and it can stop at a given model call to wait for a signal.
+
+It follows model.ColorizerProtocol: a*b* from the lightness (so shots and frames differ), at half
+the input size, input sides multiples of 8 (as the paper's model: the smallest sizes reach the
+optical flow).
+
+In a subprocess: `install(settings)` makes vidcolor.model.load_colorizer hand one out, then run
+the command line as usual (RUN_CLI does both).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TESTS = str(Path(__file__).resolve().parent)
+
+# python -c RUN_CLI SETTINGS_JSON remaster ...: the real command line, with a toy colorizer
+RUN_CLI = ("import sys; sys.path.insert(0, sys.argv[1]); import toy_colorizer; "
+           "toy_colorizer.install(sys.argv[2]); sys.argv = ['vidcolor', *sys.argv[3:]]; "
+           "from vidcolor.cli import run; run()")
+
+
+def cli_command(settings: dict, *args) -> list[str]:
+    return [sys.executable, "-c", RUN_CLI, TESTS, json.dumps(settings), *map(str, args)]
+
+
+class ToyColorizer:
+    """pause_at: the model call that waits (writing `marker` first) until the file `release` exists,
+    or for ever; swallow: that call catches a KeyboardInterrupt and goes on, as some libraries do."""
+
+    batch_size = 2
+    precision = "float32"
+    output_stride = 2
+    input_multiple = 8
+    accepts_hints = False
+    identity = "toy"
+    embedder = "toy"  # (batch touches it to load the embedder early)
+
+    def __init__(self, pause_at: int | None = None, marker: str | None = None, release: str | None = None,
+                 swallow: bool = False, **_):
+        self.pause_at, self.marker, self.release, self.swallow = pause_at, marker, release, swallow
+        self.calls = 0
+
+    def embed(self, grey):
+        grey = np.asarray(grey, np.float32)
+        grey = grey[None] if grey.ndim == 2 else grey
+        return np.repeat(grey.mean(axis=(1, 2))[:, None] / 255.0, 1000, axis=1).astype(np.float32)
+
+    def predict_ab(self, light, embedding, hints=None):
+        self.calls += 1
+        if self.calls == self.pause_at:
+            self._pause()
+        light = np.asarray(light, np.float32)[:, ::2, ::2]
+        a = (light - 50.0) * 0.4 + np.asarray(embedding)[:, :1, None] * 10
+        return np.stack([a, np.full_like(light, 20.0)], axis=-1).astype(np.float32)
+
+    def _pause(self) -> None:
+        if self.marker:
+            Path(self.marker).write_text("paused")
+        try:
+            deadline = time.time() + 600
+            while time.time() < deadline and not (self.release and Path(self.release).exists()):
+                time.sleep(0.02)
+        except KeyboardInterrupt:
+            if not self.swallow:
+                raise
+
+
+def install(settings: str | dict, monkeypatch=None) -> None:
+    """vidcolor.model.load_colorizer hands out a ToyColorizer(**settings); `segment_frames` (if given)
+    becomes every remaster's segment length, so short films have several segments. In a test's own
+    process, pass its monkeypatch (undone after the test)."""
+    import vidcolor.model
+    from vidcolor.options import RemasterOptions
+
+    settings = json.loads(settings) if isinstance(settings, str) else dict(settings)
+    patch = monkeypatch.setattr if monkeypatch is not None else setattr
+    patch(vidcolor.model, "load_colorizer", lambda *args, **kwargs: ToyColorizer(**settings))
+    if "segment_frames" in settings:
+        of = RemasterOptions.of.__func__
+        patch(RemasterOptions, "of",
+              classmethod(lambda cls, **kw: of(cls, **{**kw, "segment_frames": settings["segment_frames"]})))
