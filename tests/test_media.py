@@ -199,15 +199,16 @@ def test_other_pixel_formats_become_yuv420p(tmp_path, codec, pix_fmt):
         if pix_fmt == "bgr0":  # expected luma: full-range BT.601 of the decoded RGB
             rgb = [f.to_ndarray(format="rgb24").astype(float) for f in raw]
             refs = [r[..., 0] * 0.299 + r[..., 1] * 0.587 + r[..., 2] * 0.114 for r in rgb]
-        elif pix_fmt == "yuv420p10le":
-            refs = [f.to_ndarray()[:48].astype(float) / 4 for f in raw]
+        elif pix_fmt == "yuv420p10le":  # kept at 10 bits (test_depth.py)
+            refs = [f.to_ndarray()[:48].astype(float) for f in raw]
         else:
             refs = [np.frombuffer(f.planes[0], np.uint8).reshape(48, -1)[:, :64].astype(float) for f in raw]
     frames = list(decode_frames(src, info))
     assert len(frames) == 4
     for f, ref in zip(frames, refs):
-        assert f.y.shape == (48, 64) and f.u.shape == (24, 32) and f.y.dtype == np.uint8
-        assert np.abs(f.y - ref).max() <= (0 if pix_fmt in ("gray", "yuv422p", "yuvj420p") else 2)
+        deep = pix_fmt == "yuv420p10le"
+        assert f.y.shape == (48, 64) and f.u.shape == (24, 32) and f.y.dtype == (np.uint16 if deep else np.uint8)
+        assert np.abs(f.y - ref).max() <= (0 if pix_fmt in ("gray", "yuv422p", "yuvj420p", "yuv420p10le") else 2)
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mov", ".avi"])

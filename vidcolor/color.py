@@ -49,18 +49,19 @@ def grey_from_lightness(light: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(light) * 2.55), 0, 255).astype(np.uint8)
 
 
-def grey_to_lightness_table(full_range: bool) -> np.ndarray:
-    """Lookup table from an 8-bit video luma code to L*.
+def grey_to_lightness_table(full_range: bool, depth: int = 8) -> np.ndarray:
+    """Lookup table from a `depth`-bit video luma code to L*.
 
     A grey pixel has R = G = B = luma, so L* is a function of luma alone and a
-    256-entry table replaces a full-frame colour conversion.
+    2**depth-entry table replaces a full-frame colour conversion.
     """
-    codes = np.arange(256, dtype=np.float32)
+    size, step = 1 << depth, float(1 << (depth - 8))
+    codes = np.arange(size, dtype=np.float32)
     if full_range:
-        grey = codes / 255.0
+        grey = codes / float(size - 1)
     else:
-        grey = np.clip((codes - 16.0) / 219.0, 0.0, 1.0)
-    rgb = np.repeat(grey[:, None, None], 3, axis=2).reshape(1, 256, 3)
+        grey = np.clip((codes - 16.0 * step) / (219.0 * step), 0.0, 1.0)
+    rgb = np.repeat(grey[:, None, None], 3, axis=2).reshape(1, size, 3)
     return rgb_to_lab(rgb)[0, :, 0].copy()
 
 
@@ -68,15 +69,17 @@ def grey_to_lightness_table(full_range: bool) -> np.ndarray:
 _LUMA_WEIGHTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 
 
-def rgb_to_chroma(rgb: np.ndarray, matrix: str, full_range: bool) -> np.ndarray:
-    """RGB float in [0, 1] (h, w, 3) -> (h, w, 2) float32 Cb, Cr as 8-bit codes."""
+def rgb_to_chroma(rgb: np.ndarray, matrix: str, full_range: bool, depth: int = 8) -> np.ndarray:
+    """RGB float in [0, 1] (h, w, 3) -> (h, w, 2) float32 Cb, Cr as `depth`-bit codes."""
     kr, kb = _LUMA_WEIGHTS[matrix]
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     y = kr * r + (1.0 - kr - kb) * g + kb * b
     cb = (b - y) / (2.0 * (1.0 - kb))
     cr = (r - y) / (2.0 * (1.0 - kr))
-    scale = 255.0 if full_range else 224.0
-    return np.stack([128.0 + scale * cb, 128.0 + scale * cr], axis=-1).astype(np.float32)
+    step = float(1 << (depth - 8))
+    scale = float((1 << depth) - 1) if full_range else 224.0 * step
+    centre = 128.0 * step
+    return np.stack([centre + scale * cb, centre + scale * cr], axis=-1).astype(np.float32)
 
 
 def guided_upsample(src: np.ndarray, guide: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
@@ -124,16 +127,19 @@ def working_size(height: int, width: int, short_side: int, multiple: int = 8) ->
     return h, w
 
 
-def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: str, full_range: bool) -> np.ndarray:
-    """8-bit 4:2:0 planes -> RGB uint8 (H, W, 3): the inverse of rgb_to_chroma plus the luma."""
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: str, full_range: bool,
+               depth: int = 8) -> np.ndarray:
+    """`depth`-bit 4:2:0 (or 4:2:2) planes -> RGB uint8 (H, W, 3): the inverse of rgb_to_chroma plus the luma."""
     height, width = y.shape
     kr, kb = _LUMA_WEIGHTS[matrix]
-    cb = cv2.resize(u, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 128.0
-    cr = cv2.resize(v, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 128.0
+    step = float(1 << (depth - 8))
+    cb = cv2.resize(u, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 128.0 * step
+    cr = cv2.resize(v, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 128.0 * step
     if full_range:
-        luma, scale = y.astype(np.float32) / 255.0, 255.0
+        top = float((1 << depth) - 1)
+        luma, scale = y.astype(np.float32) / top, top
     else:
-        luma, scale = (y.astype(np.float32) - 16.0) / 219.0, 224.0
+        luma, scale = (y.astype(np.float32) - 16.0 * step) / (219.0 * step), 224.0 * step
     cb, cr = cb / scale, cr / scale
     r = luma + 2.0 * (1.0 - kr) * cr
     b = luma + 2.0 * (1.0 - kb) * cb

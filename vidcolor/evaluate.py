@@ -88,15 +88,17 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
             for frame in decode_frames(source, info):
                 if frame.index >= limit:
                     break
-                truths.append(yuv_to_rgb(frame.y, frame.u, frame.v, info.matrix, info.full_range))
-                writer.write(frame.y, np.full_like(frame.u, 128), np.full_like(frame.v, 128), frame.pts)
+                truths.append(yuv_to_rgb(frame.y, frame.u, frame.v, info.matrix, info.full_range, info.bit_depth))
+                neutral = 1 << (info.bit_depth - 1)
+                writer.write(frame.y, np.full_like(frame.u, neutral), np.full_like(frame.v, neutral), frame.pts)
         options = RemasterOptions.of(render_size=render_size, key_interval=key_interval or KEY_INTERVAL, progress=progress,
                                   crf=0, preset="ultrafast")
         remaster(grey_path, color_path, options, colorizer=colorizer, on_warning=lambda m: None)
         out_info = probe_video(color_path)
         for frame in decode_frames(color_path, out_info):
             h, w = truths[0].shape[:2]
-            predictions.append(yuv_to_rgb(frame.y, frame.u, frame.v, out_info.matrix, out_info.full_range)[:h, :w])
+            predictions.append(yuv_to_rgb(frame.y, frame.u, frame.v, out_info.matrix, out_info.full_range,
+                                          out_info.bit_depth)[:h, :w])
             greys.append(grey_version(truths[len(greys)]))
     count = min(len(truths), len(predictions))
     step = max(1, count // 30)  # CIEDE2000 is slow: score every step-th frame

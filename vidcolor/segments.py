@@ -34,9 +34,9 @@ from .outputs import atomic_path
 FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
 EMBEDDINGS = "embeddings.npy"
-# How segments are encoded (2: exact sizes, 4:4:4 for odd ones, no macroblock tree); segments of
-# another format are not reused.
-SEGMENT_FORMAT = 2
+# How segments are encoded (2: exact sizes, 4:4:4 for odd ones, no macroblock tree; 3: a 10-bit
+# source's at 10 bits, 8-bit ones as in 2); segments of another format are not reused.
+SEGMENT_FORMAT = 3
 
 
 def parts_folder(output: Path) -> Path:

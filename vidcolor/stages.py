@@ -40,7 +40,7 @@ class ColorStage:
     def __init__(self, info: VideoInfo, plan, colorizer, render_size: int, key_interval: int, chunk: int,
                  clock: StageClock):
         self.plan, self.colorizer, self.key_interval, self.chunk, self.clock = plan, colorizer, key_interval, chunk, clock
-        self.table = grey_to_lightness_table(info.full_range)
+        self.table = grey_to_lightness_table(info.full_range, info.bit_depth)  # indexed by the frame's own codes
         self.h, self.w = render.model_size(info.height, info.width, render_size, colorizer)
         self.pending: list[tuple[YuvFrame, np.ndarray]] = []
 
@@ -127,10 +127,12 @@ class EncodeStage:
 
 
 def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted a*b* (with its lightness) -> the frame's 8-bit U and V planes, edge-aware upsampled."""
+    """Predicted a*b* (with its lightness) -> the frame's U and V planes, edge-aware upsampled, at
+    the frame's depth and chroma size (uint8 for 8 bits, uint16 for 10)."""
     lab = np.concatenate([light[..., None], ab], axis=-1)
-    chroma = rgb_to_chroma(lab_to_rgb(lab), info.matrix, info.full_range)
+    chroma = rgb_to_chroma(lab_to_rgb(lab), info.matrix, info.full_range, info.bit_depth)
     ch, cw = frame.u.shape
-    guide = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, 255).astype(np.uint8)
+    top = info.max_code
+    guide = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / float(top)
+    planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, top).astype(frame.u.dtype)
     return np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])

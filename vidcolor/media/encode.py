@@ -1,5 +1,8 @@
-"""The film's encoder (used by write.py and segments.py): yuv420p planes in, H.264 packets out, set
+"""The film's encoder (used by write.py and segments.py): YUV planes in, H.264 packets out, set
 up to keep what the source's picture stream says of its display.
+
+- Bit depth and subsampling: those the frames travel at (`VideoInfo.pix_fmt`): 8-bit 4:2:0
+  (High), or for a deeper source 10-bit 4:2:0 (High 10) or 4:2:2 (High 4:2:2).
 
 - Size: exactly the source's. 4:2:0 H.264 cannot code an odd width or height (its cropping works
   in whole chroma samples), so an odd-sized film is coded 4:4:4 (High 4:4:4 Predictive), its
@@ -86,7 +89,8 @@ class VideoEncoder:
         self.source = source
         self._count, self.last_pts = first_index, last_pts
         self._width, self._height = source.width, source.height
-        self.pix_fmt = "yuv444p" if self._width % 2 or self._height % 2 else "yuv420p"
+        odd = self._width % 2 or self._height % 2
+        self.pix_fmt = source.pix_fmt if not odd else "yuv444p" if source.bit_depth == 8 else f"yuv444p{source.bit_depth}le"
         self._container = av.open(os.devnull, mode="w", format=format_name)
         try:
             self._setup(format_name, dest, codec, crf, preset)
@@ -102,6 +106,9 @@ class VideoEncoder:
     def _setup(self, format_name: str, dest: Path, codec: str, crf: int, preset: str) -> None:
         source = self.source
         options = {"crf": str(crf), "preset": preset}
+        if crf == 0 and source.bit_depth > 8:
+            # x264's crf 0 is lossless at 8 bits only (deeper, its scale starts 12 steps lower): qp 0 is
+            options = {"qp": "0", "preset": preset}
         # x264's macroblock tree reads memory it has not written when a stream ends (each segment
         # ends one), so the same frames could give different packets from run to run; without it
         # the output depends on the input and the settings alone.
@@ -174,8 +181,18 @@ class VideoEncoder:
             return av.VideoFrame.from_ndarray(np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, self._width),
                                               format="yuv420p")
         h, w = self._height, self._width
-        return av.VideoFrame.from_ndarray(np.stack([y, u.repeat(2, 0).repeat(2, 1)[:h, :w],
-                                                    v.repeat(2, 0).repeat(2, 1)[:h, :w]]), format="yuv444p")
+        if self.pix_fmt == "yuv444p":
+            return av.VideoFrame.from_ndarray(np.stack([y, u.repeat(2, 0).repeat(2, 1)[:h, :w],
+                                                        v.repeat(2, 0).repeat(2, 1)[:h, :w]]), format="yuv444p")
+        if self.pix_fmt.startswith("yuv444p"):  # a deeper odd-sized film: chroma repeated up to full size
+            rows = 1 if self.source.chroma == "422" else 2
+            u, v = u.repeat(rows, 0).repeat(2, 1)[:h, :w], v.repeat(rows, 0).repeat(2, 1)[:h, :w]
+        frame = av.VideoFrame(w, h, self.pix_fmt)
+        for plane, data in zip(frame.planes, (y, u, v)):
+            padded = np.zeros((plane.height, plane.line_size // data.itemsize), data.dtype)
+            padded[:, : plane.width] = data
+            plane.update(padded.tobytes())
+        return frame
 
     def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> list:
         frame = self._frame(y, u, v)

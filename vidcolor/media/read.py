@@ -1,7 +1,8 @@
-"""Reading films with PyAV: probing, and decoding to yuv420p planes (writing: write.py).
+"""Reading films with PyAV: probing, and decoding to YUV planes (writing: write.py).
 
-Frames travel as yuv420p planes so the colour pipeline can keep the source's
-luma plane bit-exact and replace only the chroma planes.
+Frames travel as planar YUV so the colour pipeline can keep the source's luma plane bit-exact
+and replace only the chroma planes: 8-bit 4:2:0 (uint8) for an 8-bit source, and for a deeper
+one 10-bit (uint16) 4:2:0, or 4:2:2 if the source is 4:2:2 (`VideoInfo.pix_fmt`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,20 @@ class VideoInfo:
     color_trc: int = 2
     colorspace: int = 2
     display_matrix: tuple[int, ...] | None = None
+    # The depth and chroma subsampling the frames travel at (see `working_format`).
+    bit_depth: int = 8
+    chroma: str = "420"
+
+    @property
+    def pix_fmt(self) -> str:
+        """The planar format of the decoded frames (and the encoder's, for an even-sized film)."""
+        if self.bit_depth == 8:
+            return "yuv420p"
+        return f"yuv{self.chroma}p{self.bit_depth}le"
+
+    @property
+    def max_code(self) -> int:
+        return (1 << self.bit_depth) - 1
 
 
 @dataclass
@@ -69,6 +84,20 @@ class YuvFrame:
     v: np.ndarray
     pts: int | None
     index: int
+
+
+def working_format(pix_fmt: str) -> tuple[int, str]:
+    """(bit depth, chroma subsampling) the frames of a source in `pix_fmt` travel at: 8-bit
+    4:2:0 for an 8-bit source (or unknown); 10-bit for a deeper one, 4:2:2 if the source's
+    chroma is 4:2:2 and 4:2:0 otherwise (H.264 goes no deeper than 10 bits)."""
+    try:
+        components = av.VideoFormat(pix_fmt, 2, 2).components
+    except (ValueError, av.FFmpegError, TypeError):
+        return 8, "420"
+    if not components or components[0].bits <= 8:
+        return 8, "420"
+    chroma = "422" if len(components) >= 3 and (components[1].width, components[1].height) == (1, 2) else "420"
+    return 10, chroma
 
 
 def error_reason(error: BaseException) -> str:
@@ -144,6 +173,7 @@ def probe_video(path) -> VideoInfo:
             matrix = "bt601"
         else:
             matrix = "bt709" if cc.height >= 720 else "bt601"
+        depth, chroma = working_format(pix_fmt)
         return VideoInfo(
             path=path, width=cc.width, height=cc.height, fps=fps, time_base=time_base,
             frame_count=frame_count, duration=duration, full_range=full_range, matrix=matrix,
@@ -153,6 +183,7 @@ def probe_video(path) -> VideoInfo:
             stream_index=stream.index, other_videos=other_videos(container, stream),
             sample_aspect_ratio=sample_aspect_ratio(stream), field_order=cc.field_order,
             color_primaries=cc.color_primaries, color_trc=cc.color_trc, colorspace=cc.colorspace,
+            bit_depth=depth, chroma=chroma,
             display_matrix=display_matrix(container, stream),  # last: it decodes a frame
         )
 
@@ -259,25 +290,28 @@ class _FrameTimes:
         return frame
 
 
-def _plane(frame, i: int) -> np.ndarray:
-    """Plane i as a (height, width) array, without the line-size padding."""
+def _plane(frame, i: int, dtype=np.uint8) -> np.ndarray:
+    """Plane i as a (height, width) array of `dtype` samples, without the line-size padding."""
     plane = frame.planes[i]
-    data = np.frombuffer(plane, np.uint8)[: plane.line_size * plane.height]
-    return data.reshape(plane.height, plane.line_size)[:, : plane.width].copy()
+    size = np.dtype(dtype).itemsize
+    data = np.frombuffer(plane, dtype)[: plane.line_size // size * plane.height]
+    return data.reshape(plane.height, plane.line_size // size)[:, : plane.width].copy()
 
 
 def decode_frames(path, info: VideoInfo | None = None, *, on_warning: Warn | None = None) -> Iterator[YuvFrame]:
     reformatter = VideoReformatter()  # one per pass: frame.reformat() would rebuild swscale each frame
+    info = info or probe_video(path)
+    pix_fmt, dtype = info.pix_fmt, np.uint8 if info.bit_depth == 8 else np.uint16
     for index, frame, info in _iter_av_frames(path, info, on_warning):
-        if frame.format.name != "yuv420p" or frame.width != info.width or frame.height != info.height:
+        if frame.format.name != pix_fmt or frame.width != info.width or frame.height != info.height:
             # Same range and matrix on both sides: only the layout/subsampling changes.
             color_range = "JPEG" if info.full_range else "MPEG"
             colorspace = "ITU709" if info.matrix == "bt709" else "ITU601"
             frame = reformatter.reformat(
-                frame, width=info.width, height=info.height, format="yuv420p",
+                frame, width=info.width, height=info.height, format=pix_fmt,
                 src_colorspace=colorspace, dst_colorspace=colorspace,
                 src_color_range=color_range, dst_color_range=color_range)
-        yield YuvFrame(_plane(frame, 0), _plane(frame, 1), _plane(frame, 2), frame.pts, index)
+        yield YuvFrame(_plane(frame, 0, dtype), _plane(frame, 1, dtype), _plane(frame, 2, dtype), frame.pts, index)
 
 
 def decode_small_luma(path, short_side: int, *, on_warning: Warn | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -289,7 +323,8 @@ def decode_small_luma(path, short_side: int, *, on_warning: Warn | None = None) 
     reformatter = VideoReformatter()
     for index, frame, _ in _iter_av_frames(path, info, on_warning, deblock=False):
         # JPEG on both sides: swscale otherwise stretches limited-range luma to 0-255
-        # when going to "gray"; this keeps the same code values as YuvFrame.y.
+        # when going to "gray"; this keeps the same code values as YuvFrame.y (a 10-bit one's
+        # scaled to 8 bits, which the lightness table for 8 bits then reads alike).
         small = reformatter.reformat(frame, width=width, height=height, format="gray", interpolation="AREA",
                                      src_color_range="JPEG", dst_color_range="JPEG")
         yield index, _plane(small, 0)

@@ -275,7 +275,7 @@ class _FilmFile:
 
 
 class VideoWriter(_FilmFile):
-    """Frames in (yuv420p planes), an H.264 film with the source's sound and subtitles out."""
+    """Frames in (planes at `VideoInfo.pix_fmt`), an H.264 film with the source's sound and subtitles out."""
 
     def __init__(self, source: VideoInfo, dest: Path, *, crf: int = 18, preset: str = "veryfast",
                  codec: str = "libx264", force: bool = False, copy_audio: bool = True):
