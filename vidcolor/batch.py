@@ -32,7 +32,7 @@ from .errors import InputError, ModelError, OutputError, VidcolorError
 from .images import IMAGE_SUFFIXES
 from .manifest import ALREADY_DONE, MANIFEST_NAME, NOT_MEDIA, BatchRow, Recorder, done_outputs, read_manifest
 from .media import probe_video
-from .outputs import colored_name
+from .outputs import colored_name, film_suffix
 from .options import RemasterOptions
 from .pipeline import remaster
 from .stills import colorize_image
@@ -43,7 +43,6 @@ __all__ = ["MANIFEST_NAME", "BatchItem", "BatchJob", "BatchPlan", "BatchRow", "B
 # A file with one of these suffixes that cannot be read is a failed film, not a non-media file.
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
                   ".wmv", ".flv", ".3gp", ".ogv", ".vob", ".dv", ".mxf", ".m2v"}
-WRITABLE_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi"}  # containers the H.264 writer can fill
 
 COLOR, REDO, SKIP, FAIL = "color", "redo", "skip", "fail"  # BatchItem.action
 
@@ -166,13 +165,12 @@ def detect_kind(path: Path) -> str:
 
 
 def output_suffix(rel: Path, kind: str) -> str:
-    """The source's suffix if a file of its kind can be written with it; else .png (stills) or .mkv (films)."""
+    """The source's suffix if a file of its kind can be written with it; else .png (stills) or
+    outputs.film_suffix's .mkv (films)."""
     suffix = rel.suffix
     if kind == "still" and not (suffix and cv2.haveImageWriter("x" + suffix.lower())):
         return ".png"
-    if kind == "video" and suffix.lower() not in WRITABLE_VIDEO_SUFFIXES:
-        return ".mkv"
-    return suffix
+    return film_suffix(rel) if kind == "video" else suffix
 
 
 def _claim(rel: Path, suffix: str, claimed: dict[str, str]) -> str:

@@ -29,11 +29,16 @@ def colored_name(source: str | Path, folder: str | Path | None = None, suffix: s
     return Path(folder if folder is not None else source.parent) / f"{source.stem}{COLOR_TAG}{suffix or source.suffix}"
 
 
-def colored_film_name(source: str | Path, folder: str | Path | None = None) -> Path:
-    """colored_name for a film: the source's suffix where vidcolor writes that container, else .mkv
-    (.webm and .ogv cannot hold H.264 at all; .mpg, .ts and others not with every sound a source has)."""
+def film_suffix(source: str | Path) -> str:
+    """The source's suffix where vidcolor writes that container, else .mkv (.webm and .ogv cannot
+    hold H.264 at all; .mpg, .ts and others not with every sound a source has)."""
     suffix = Path(source).suffix
-    return colored_name(source, folder, suffix if suffix.lower() in FILM_SUFFIXES else FALLBACK_FILM_SUFFIX)
+    return suffix if suffix.lower() in FILM_SUFFIXES else FALLBACK_FILM_SUFFIX
+
+
+def colored_film_name(source: str | Path, folder: str | Path | None = None) -> Path:
+    """colored_name for a film, with its film_suffix."""
+    return colored_name(source, folder, film_suffix(source))
 
 
 def is_colored_name(path: str | Path) -> bool:

@@ -176,11 +176,14 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
                            last_pts=resume.last_pts)
     encode = EncodeStage(info, writer, clock, on_frame=lambda: bar.update(1))
 
+    def send(ready_items) -> None:
+        for ready in ready_items:
+            if ready.frame.index >= start:  # earlier ones only warmed up the smoothing
+                encode_thread.put(ready)
+
     def smooth_and_send(items) -> None:
         for item in items:
-            for ready in smooth.push(item):
-                if ready.frame.index >= start:  # earlier ones only warmed up the smoothing
-                    encode_thread.put(ready)
+            send(smooth.push(item))
 
     def decode():
         for frame in decode_frames(source, info, on_warning=warn):
@@ -200,9 +203,7 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
             smooth_thread.put(item)
         smooth_thread.close()
         smooth_and_send(hook.flush())
-        for ready in smooth.flush():
-            if ready.frame.index >= start:
-                encode_thread.put(ready)
+        send(smooth.flush())
         encode_thread.close()
         encode.flush()
     except BaseException as error:
