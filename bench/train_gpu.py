@@ -1,0 +1,264 @@
+"""Fine-tune the shipped model on a borrowed GPU machine that has JAX but no TensorFlow, no PyAV
+and no network, and takes at most 64 MiB of files along.
+
+How the shipped weights were made (see weights/README.md); two steps:
+
+  # here: photos, their cached embeddings and the starting weights, packed small
+  python bench/train_gpu.py pack ../shared/data/train runs/lite0/cache weights/vidcolor.weights.h5 .gpu/pack
+
+  # there (KERAS_BACKEND=jax): train for a wall-clock budget; fp16 snapshots come back
+  python bench/train_gpu.py train .gpu/pack $OUT --minutes 7
+
+  # here: a snapshot back into a NAME.weights.h5 + NAME.json pair
+  python bench/train_gpu.py unpack $OUT/final.npz .gpu/pack/init.json runs/gpu/final.weights.h5
+
+The pack holds the photos as WebP (quality 70) with the short side at 192 px (the training crop; the random
+zoom of up to 1.3x then enlarges a little), each photo's embedding quantised to 8 bits per row,
+its sampling probability, and the starting weights in float16. Nothing in it is committed.
+
+Batches are made by worker processes (forked before the framework starts, so no framework thread
+is copied) into a ring of shared memory slots, in step order, each from a generator seeded with
+(seed, step) as `vidcolor train` does. The learning rate warms up, then follows a cosine to zero
+over the number of steps that the measured speed fits into the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidcolor.dataset import ImageSet, SampleSettings  # noqa: E402
+
+SHORT_SIDE = 192
+
+
+def pack(data_dir: str, cache: str, init: str, out: str, quality: int) -> None:
+    from vidcolor import model as model_lib
+
+    data = ImageSet(Path(data_dir), Path(cache), "efficientnet_lite0")
+    blobs = []
+    for image in data.images:
+        h, w = image.shape[:2]
+        scale = SHORT_SIDE / min(h, w)
+        if scale < 1:
+            image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        longest = int(1.4 * min(h, w))  # crops are square: a very long side only adds bytes
+        if h > longest:
+            image = image[(h - longest) // 2:][:longest]
+        if w > longest:
+            image = image[:, (w - longest) // 2:][:, :longest]
+        ok, blob = cv2.imencode(".webp", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_WEBP_QUALITY, quality])
+        blobs.append(blob.ravel())
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    np.savez(out_dir / "images.npz", blob=np.concatenate(blobs), offsets=offsets, probabilities=data.probabilities)
+    emb = data.embeddings.astype(np.float32)
+    lo, hi = emb.min(1), emb.max(1)
+    scale = np.maximum(hi - lo, 1e-6) / 255.0
+    q = np.round((emb - lo[:, None]) / scale[:, None]).astype(np.uint8)
+    np.savez_compressed(out_dir / "embeddings.npz", q=q, lo=lo, scale=scale.astype(np.float32))
+
+    _, model = model_lib.load_model(Path(init))
+    save_half(model.get_weights(), out_dir / "init.npz")
+    (out_dir / "init.json").write_text(model_lib.config_path(Path(init)).read_text())
+    for f in sorted(out_dir.iterdir()):
+        print(f"{f}: {f.stat().st_size / 1e6:.1f} MB")
+
+
+def save_half(weights: list, path: Path) -> None:
+    np.savez(path, *[np.asarray(w, np.float32).astype(np.float16) for w in weights])
+
+
+def load_half(path: Path) -> list:
+    stored = np.load(path, allow_pickle=False)
+    return [stored[f"arr_{i}"].astype(np.float32) for i in range(len(stored.files))]
+
+
+class PackedImages(ImageSet):
+    """An ImageSet read from a pack instead of a photo folder (the same batches code)."""
+
+    def __init__(self, pack_dir: Path, workers: int):
+        images = np.load(pack_dir / "images.npz", allow_pickle=False)
+        blob, offsets = images["blob"], images["offsets"]
+        pieces = [blob[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            self.images = pool.map(_decode, pieces, chunksize=64)
+        self.probabilities = images["probabilities"]
+        e = np.load(pack_dir / "embeddings.npz", allow_pickle=False)
+        self.embeddings = (e["q"].astype(np.float32) * e["scale"][:, None] + e["lo"][:, None]).astype(np.float32)
+        self.files = [None] * len(self.images)
+
+
+def _decode(blob: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.imdecode(blob, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+# --- batches made by forked workers into shared-memory slots -------------------------------------
+
+_WORKER: dict = {}
+
+
+def _fill(step: int, slot: int) -> int:
+    cv2.setNumThreads(1)
+    data, settings, seed, size, views = _WORKER["data"], _WORKER["settings"], _WORKER["seed"], _WORKER["size"], _WORKER["views"]
+    features, target = data.batch(np.random.default_rng([seed, step]), size, settings)
+    for name, array in {**features, "target": target}.items():
+        views[slot][name][...] = array
+    return slot
+
+
+class BatchRing:
+    def __init__(self, data: ImageSet, settings: SampleSettings, seed: int, size: int, workers: int, slots: int):
+        c, s = settings.crop, settings.crop // settings.target_stride
+        self.shapes = {"lightness": (size, c, c, 1), "embedding": (size, 1000), "hints": (size, c, c, 3),
+                       "target": (size, s, s, 2)}
+        # anonymous shared maps, inherited by the forked workers: no /dev/shm needed (small in containers)
+        self.memory = [mmap.mmap(-1, sum(4 * int(np.prod(v)) for v in self.shapes.values())) for _ in range(slots)]
+        self.views = [self._views(m) for m in self.memory]
+        _WORKER.update(data=data, settings=settings, seed=seed, size=size, views=self.views)
+        self.pool = multiprocessing.get_context("fork").Pool(workers)
+
+    def _views(self, memory) -> dict:
+        views, offset = {}, 0
+        for name, shape in self.shapes.items():
+            views[name] = np.ndarray(shape, np.float32, buffer=memory, offset=offset)
+            offset += 4 * int(np.prod(shape))
+        return views
+
+    def batches(self, start: int):
+        """(step, views) in step order; a slot is refilled once the next batch is asked for."""
+        pending, step = [], start
+        for slot in range(len(self.memory)):
+            pending.append((step, self.pool.apply_async(_fill, (step, slot))))
+            step += 1
+        while True:
+            current, job = pending.pop(0)
+            slot = job.get()
+            yield current, self.views[slot]
+            pending.append((step, self.pool.apply_async(_fill, (step, slot))))
+            step += 1
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, workers: int, hints: float,
+          degrade: float, seed: int, warmup: int, ema: float) -> None:
+    started = time.time()
+    pack_dir, out_dir = Path(pack_dir), Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = PackedImages(pack_dir, workers)
+    settings = SampleSettings(crop=192, target_stride=4, degrade=degrade, with_hints=hints)
+    ring = BatchRing(data, settings, seed, batch, workers, slots=2 * workers)
+    log = open(out_dir / "train.log", "a", buffering=1)
+
+    def say(entry: dict) -> None:
+        line = json.dumps(entry)
+        print(line, flush=True)
+        log.write(line + "\n")
+
+    say({"images": len(data.images), "loaded_s": round(time.time() - started, 1)})
+    from vidcolor import model as model_lib
+    from vidcolor.train import TrainOptions, _build, _compile
+
+    keras = model_lib.import_keras()
+    keras.utils.set_random_seed(seed)
+    config = model_lib.ModelConfig.from_file(pack_dir / "init.json")
+    precision = model_lib.choose_precision()
+    options = TrainOptions(data_dir=pack_dir, run_dir=out_dir, freeze_steps=0, learning_rate=lr, finetune_scale=1.0)
+    model = _build(config, options, precision, 0, weights=load_half(pack_dir / "init.npz"))
+    optimizer = _compile(model, config, options, 0)
+    say({"backend": keras.backend.backend(), "precision": precision, "devices": [str(d) for d in model_lib.gpus()]})
+    inputs = [t.name for t in model.inputs]
+    deadline = started + 60 * minutes
+    total, losses, averaged, averages, t0 = None, [], None, 0, None
+    snapshots = {0.6: "at60", 0.8: "at80"}
+    try:
+        for step, views in ring.batches(0):
+            if step == 20:
+                t0 = time.time()  # after the compilation
+            if step == warmup:
+                rate = (warmup - 20) / (time.time() - t0)
+                total = warmup + int(rate * (deadline - time.time() - 30))
+                say({"steps_per_s": round(rate, 2), "planned_steps": total, "elapsed_s": round(time.time() - started)})
+            progress = step / total if total else 0.0
+            now = lr * min(1.0, (step + 1) / warmup) * (0.5 * (1 + np.cos(np.pi * min(progress, 1.0))) if total else 1.0)
+            optimizer.learning_rate.assign(now)
+            loss = model.train_on_batch([views[name] for name in inputs], views["target"])
+            losses.append(float(np.asarray(loss)))
+            if total and progress >= 1 - ema and step % 5 == 0:
+                averages += 1  # a plain running mean of the weights over the end of the run
+                weights = model.get_weights()
+                averaged = weights if averaged is None else [a + (w - a) / averages for a, w in zip(averaged, weights)]
+            for mark, name in list(snapshots.items()):
+                if total and progress >= mark:
+                    save_half(model.get_weights(), out_dir / f"{name}.npz")
+                    del snapshots[mark]
+            if step % 200 == 0 or (total and step + 1 >= total):
+                say({"step": step, "loss": round(float(np.mean(losses[-200:])), 4), "lr": float(now),
+                     "elapsed_s": round(time.time() - started)})
+            if (total and step + 1 >= total) or time.time() > deadline:
+                break
+    finally:
+        ring.close()
+        save_half(model.get_weights(), out_dir / "final.npz")
+        if averaged is not None:
+            save_half(averaged, out_dir / "averaged.npz")
+        say({"steps": len(losses), "batch": batch, "minutes": round((time.time() - started) / 60, 2)})
+
+
+def unpack(snapshot: str, config_json: str, dest: str) -> None:
+    from vidcolor import model as model_lib
+
+    config = model_lib.ModelConfig.from_file(Path(config_json))
+    model = model_lib.build_colorizer(config, "float32")
+    model.set_weights(load_half(Path(snapshot)))
+    print(model_lib.save(model, config, Path(dest)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pack")
+    p.add_argument("data_dir"), p.add_argument("cache"), p.add_argument("init"), p.add_argument("out")
+    p.add_argument("--quality", type=int, default=80)
+    t = sub.add_parser("train")
+    t.add_argument("pack_dir"), t.add_argument("out")
+    t.add_argument("--minutes", type=float, default=7.0)
+    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    t.add_argument("--hints", type=float, default=0.5)
+    t.add_argument("--degrade", type=float, default=0.5)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--warmup", type=int, default=150)
+    t.add_argument("--ema", type=float, default=0.15, help="share of the run, at its end, averaged into averaged.npz")
+    u = sub.add_parser("unpack")
+    u.add_argument("snapshot"), u.add_argument("config_json"), u.add_argument("dest")
+    a = parser.parse_args()
+    if a.command == "pack":
+        pack(a.data_dir, a.cache, a.init, a.out, a.quality)
+    elif a.command == "train":
+        train(a.pack_dir, a.out, a.minutes, a.batch, a.lr, a.workers, a.hints, a.degrade, a.seed, a.warmup, a.ema)
+    else:
+        unpack(a.snapshot, a.config_json, a.dest)
+
+
+if __name__ == "__main__":
+    main()
