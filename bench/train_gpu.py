@@ -1,10 +1,11 @@
 """Fine-tune the shipped model on a borrowed GPU machine that has JAX but no TensorFlow, no PyAV
 and no network, and takes at most 64 MiB of files along.
 
-How the shipped weights were made (see weights/README.md); two steps:
+How the H200 fine-tune in weights/README.md was run; three steps:
 
   # here: photos, their cached embeddings and the starting weights, packed small
   python bench/train_gpu.py pack ../shared/data/train runs/lite0/cache weights/vidcolor.weights.h5 .gpu/pack
+  # (with the Keras, namex and optree wheels in .whl: 61 MiB of the 64 MiB that may travel)
 
   # there (KERAS_BACKEND=jax): train for a wall-clock budget; fp16 snapshots come back
   python bench/train_gpu.py train .gpu/pack $OUT --minutes 7
@@ -12,8 +13,8 @@ How the shipped weights were made (see weights/README.md); two steps:
   # here: a snapshot back into a NAME.weights.h5 + NAME.json pair
   python bench/train_gpu.py unpack $OUT/final.npz .gpu/pack/init.json runs/gpu/final.weights.h5
 
-The pack holds the photos as WebP (quality 70) with the short side at 192 px (the training crop; the random
-zoom of up to 1.3x then enlarges a little), each photo's embedding quantised to 8 bits per row,
+The pack holds the photos as WebP (quality 70) with the short side at 192 px (the training
+crop; the random zoom of up to 1.3x then enlarges a little), each photo's embedding quantised to 8 bits per row,
 its sampling probability, and the starting weights in float16. Nothing in it is committed.
 
 Batches are made by worker processes (forked before the framework starts, so no framework thread
@@ -237,7 +238,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pack")
     p.add_argument("data_dir"), p.add_argument("cache"), p.add_argument("init"), p.add_argument("out")
-    p.add_argument("--quality", type=int, default=80)
+    p.add_argument("--quality", type=int, default=70)
     t = sub.add_parser("train")
     t.add_argument("pack_dir"), t.add_argument("out")
     t.add_argument("--minutes", type=float, default=7.0)
