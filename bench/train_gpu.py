@@ -5,7 +5,8 @@ How the H200 fine-tune in weights/README.md was run; three steps:
 
   # here: photos, their cached embeddings and the starting weights, packed small
   python bench/train_gpu.py pack ../shared/data/train runs/lite0/cache weights/vidcolor.weights.h5 .gpu/pack
-  # (with the Keras, namex and optree wheels in .whl: 61 MiB of the 64 MiB that may travel)
+  # (with the Keras, namex and optree wheels in .whl: 61 MiB of the 64 MiB that may travel, once
+  # weights/vidcolor.weights.h5 is untracked for that call: its float16 copy in the pack stands in)
 
   # there (KERAS_BACKEND=jax): train for a wall-clock budget; fp16 snapshots come back
   python bench/train_gpu.py train .gpu/pack $OUT --minutes 7
