@@ -1,11 +1,13 @@
 """Rebuild the shipped samples from public-domain / CC0 photos that scikit-image ships.
 
-    python samples/make_samples.py                  # the film and the stills
+    python samples/make_samples.py                  # the film, the stills and the reference photo
     python samples/make_samples.py --before-after   # the README picture, with the shipped model
+    python samples/make_samples.py --direction      # the README's "Direct the colour" picture
 
 Writes samples/four_shots_bw.mp4 (6 s, 480x320, 25 fps, four shots with a slow
 pan or zoom each, black and white, with a synthesised AAC soundtrack) and two
-grey stills. See samples/README.md for the photos' sources and licences.
+grey stills, and rocket.jpg, a colour photo to use as a reference. See samples/README.md for the
+photos' sources and licences.
 """
 
 from fractions import Fraction
@@ -92,11 +94,34 @@ def make_before_after(film: Path, picture: Path) -> None:
             return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
     with tempfile.TemporaryDirectory() as tmp:
-        coloured = remaster(film, Path(tmp) / "colour.mp4", RemasterOptions(progress=False)).output
+        coloured = remaster(film, Path(tmp) / "colour.mp4", RemasterOptions.of(progress=False)).output
         after = frames(coloured)
     before = frames(film)
     middles = [k * SHOT_FRAMES + SHOT_FRAMES // 2 for k in range(len(before) // SHOT_FRAMES)]
     contact_sheet([[before[i], after[i]] for i in middles], picture, labels=["black and white", "vidcolor"], cell_height=200)
+
+
+# The README's direction picture: the grey cat, coloured by itself, with the rocket photo as its
+# reference (`vidcolor colorize samples/chelsea_bw.jpg --reference samples/rocket.jpg --strength 2`),
+# and with two green hints on its eyes.
+EYE_HINTS = ["0.42,0.40=#3a9a30", "0.72,0.40=#3a9a30"]
+
+
+def make_direction_picture(still: Path, reference: Path, picture: Path) -> None:
+    from vidcolor.direction import parse_hint
+    from vidcolor.images import read_image
+    from vidcolor.model import load_colorizer
+    from vidcolor.palette import read_palette
+    from vidcolor.sheets import contact_sheet
+    from vidcolor.stills import colorize_array
+
+    colorizer = load_colorizer()
+    grey_cat = read_image(still)
+    prior = read_palette(reference, colorizer.palette_bins, 2.0)
+    row = [grey_cat, colorize_array(colorizer, grey_cat), colorize_array(colorizer, grey_cat, prior=prior),
+           colorize_array(colorizer, grey_cat, hints=[parse_hint(h) for h in EYE_HINTS])]
+    contact_sheet([row], picture, labels=["black and white", "vidcolor", "--reference rocket.jpg --strength 2",
+                                          "--hint (green, on the eyes) x2"], cell_height=200)
 
 
 if __name__ == "__main__":
@@ -105,7 +130,12 @@ if __name__ == "__main__":
     if "--before-after" in sys.argv:
         make_before_after(HERE / "four_shots_bw.mp4", HERE / "before_after.png")
         sys.exit()
+    if "--direction" in sys.argv:
+        make_direction_picture(HERE / "chelsea_bw.jpg", HERE / "rocket.jpg", HERE / "direct_the_colour.png")
+        sys.exit()
     make_film(HERE / "four_shots_bw.mp4")
     cv2.imwrite(str(HERE / "chelsea_bw.jpg"), grey(skimage.data.chelsea()), [cv2.IMWRITE_JPEG_QUALITY, 90])
     cv2.imwrite(str(HERE / "rocket_bw.jpg"), grey(skimage.data.rocket()), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    reference = cv2.resize(skimage.data.rocket(), (320, 214), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(HERE / "rocket.jpg"), cv2.cvtColor(reference, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     print("wrote", *sorted(p.name for p in HERE.iterdir() if p.suffix in {".mp4", ".jpg"}))

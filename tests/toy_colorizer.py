@@ -38,7 +38,9 @@ class ToyColorizer:
     precision = "float32"
     output_stride = 2
     input_multiple = 8
-    accepts_hints = False
+    accepts_hints = True
+    # bins a palette prior weighs (vidcolor.palette): a 13 x 13 grid over a*b* from -60 to 60
+    palette_bins = np.stack(np.meshgrid(np.arange(-60, 61, 10), np.arange(-60, 61, 10)), -1).reshape(-1, 2).astype(np.float32)
     identity = "toy"
     embedder = "toy"  # (batch touches it to load the embedder early)
 
@@ -52,13 +54,28 @@ class ToyColorizer:
         grey = grey[None] if grey.ndim == 2 else grey
         return np.repeat(grey.mean(axis=(1, 2))[:, None] / 255.0, 1000, axis=1).astype(np.float32)
 
-    def predict_ab(self, light, embedding, hints=None):
+    def predict_ab(self, light, embedding, hints=None, prior=None):
+        """a* from the lightness and the embedding, b* 20; a hint's colour spread around it (about 6 px at
+        the output size), and a prior's palette (its mean colour) mixed in half."""
         self.calls += 1
         if self.calls == self.pause_at:
             self._pause()
         light = np.asarray(light, np.float32)[:, ::2, ::2]
         a = (light - 50.0) * 0.4 + np.asarray(embedding)[:, :1, None] * 10
-        return np.stack([a, np.full_like(light, 20.0)], axis=-1).astype(np.float32)
+        ab = np.stack([a, np.full_like(light, 20.0)], axis=-1).astype(np.float32)
+        if prior is not None:
+            weights = np.exp(prior - prior.max(axis=1, keepdims=True))
+            palette = weights / weights.sum(axis=1, keepdims=True) @ self.palette_bins
+            ab = 0.5 * ab + 0.5 * palette[:, None, None, :]
+        if hints is not None:
+            import cv2
+
+            for k, given in enumerate(np.asarray(hints, np.float32)[:, ::2, ::2]):
+                mask = cv2.blur(given[..., 2], (13, 13))
+                colour = cv2.blur(given[..., :2] * given[..., 2:], (13, 13)) / np.maximum(mask, 1e-6)[..., None]
+                share = np.clip(mask * 16, 0, 1)[..., None]
+                ab[k] = ab[k] * (1 - share) + colour * share
+        return ab.astype(np.float32)
 
     def _pause(self) -> None:
         if self.marker:

@@ -3,6 +3,8 @@
     import vidcolor
     vidcolor.remaster("old_film.mp4")                 # -> old_film_color.mp4, sound kept
     vidcolor.colorize_image("grandma.jpg")            # -> grandma_color.jpg
+    vidcolor.list_shots("old_film.mp4")               # -> old_film_shots.png, old_film_direction.toml
+    vidcolor.remaster("old_film.mp4", direction="old_film_direction.toml")
     colorizer = vidcolor.load_colorizer()             # load once, pass colorizer= to many calls
 
 Names are imported on first use, so `import vidcolor` stays light (no TensorFlow) and changes
@@ -16,6 +18,8 @@ _EXPORTS = {
     "RemasterOptions": "options",
     "colorize_image": "stills",
     "colorize_array": "stills",
+    "list_shots": "shotlist",
+    "read_direction": "direction",
     "load_colorizer": "model",
     "run_batch": "batch",
     "evaluate_path": "evaluate",

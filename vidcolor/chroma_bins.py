@@ -38,11 +38,16 @@ def rebalance_weights(counts: np.ndarray, centres: np.ndarray, mix: float = REBA
     with a uniform prior and inverted; weights are normalised so that their
     expectation under the smoothed prior is 1.
     """
-    prior = counts.astype(np.float64) / max(float(counts.sum()), 1.0)
-    d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
-    kernel = np.exp(-d2 / (2.0 * sigma * sigma))
-    smoothed = kernel @ prior / kernel.sum(1)
-    smoothed /= smoothed.sum()
+    smoothed = smoothed_distribution(counts, centres, sigma)
     weights = 1.0 / ((1.0 - mix) * smoothed + mix / len(smoothed))
     weights /= (smoothed * weights).sum()
     return weights.astype(np.float32)
+
+
+def smoothed_distribution(counts: np.ndarray, centres: np.ndarray, sigma: float = SOFT_SIGMA) -> np.ndarray:
+    """Bin counts -> a distribution over the bins, smoothed with a Gaussian of `sigma` over the a*b* plane."""
+    share = counts.astype(np.float64) / max(float(counts.sum()), 1.0)
+    d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    kernel = np.exp(-d2 / (2.0 * sigma * sigma))
+    smoothed = kernel @ share / kernel.sum(1)
+    return smoothed / smoothed.sum()

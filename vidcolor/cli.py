@@ -43,6 +43,8 @@ SmoothOption = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* sm
 SmoothStrengthOption = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average.")
 CrfOption = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger).")
 PresetOption = typer.Option("veryfast", "--preset", help=f"x264 speed preset ({', '.join(X264_PRESETS)}).")
+RecolorAllOption = typer.Option(False, "--recolor-all", help="Colour the shots that are in colour already too "
+                                "(by default they are left as they are).")
 
 
 @app.callback()
@@ -107,7 +109,7 @@ def _check_precision(precision: str) -> None:
 
 
 def _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset, force,
-                  weights, quiet):
+                  weights, quiet, recolor_all=False):
     """The RemasterOptions of the remaster and batch commands, from their shared options."""
     from .options import RemasterOptions
 
@@ -116,7 +118,7 @@ def _film_options(render_size, key_interval, batch_size, precision, smooth, smoo
         _fail(f"--preset {preset}: must be one of {', '.join(X264_PRESETS)}", 2)
     return RemasterOptions.of(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
                            smooth_strength=smooth_strength, crf=crf, preset=preset, force=force, weights=weights,
-                           precision=precision, progress=not quiet)
+                           precision=precision, progress=not quiet, recolor_all=recolor_all)
 
 
 @_command
@@ -136,17 +138,22 @@ def remaster(
     force: bool = ForceOption,
     resume: bool = typer.Option(False, "--resume", help="Go on from the finished segments of an interrupted run "
                                 "with the same settings (kept beside the output), instead of starting over."),
+    direction: Optional[Path] = typer.Option(None, "--direction", "-d", help="Direction file (`vidcolor shots` writes "
+                                             "one): reference photos, hints, keep or grey, per film or per shot."),
+    recolor_all: bool = RecolorAllOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Colour a film, keeping its sound, timing and original lightness."""
+    from .direction import read_direction
     from .pipeline import default_output
     from .pipeline import remaster as run_remaster
     from .segments import parts_folder
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            force, weights, quiet)
+                            force, weights, quiet, recolor_all)
+    directed = read_direction(direction) if direction is not None else None
     try:
-        result = run_remaster(source, output, options, resume=resume, on_warning=_warn)
+        result = run_remaster(source, output, options, resume=resume, on_warning=_warn, direction=directed)
     except KeyboardInterrupt as exc:
         folder = parts_folder(output or default_output(source))
         if folder.is_dir() and not _state["debug"]:
@@ -156,6 +163,10 @@ def remaster(
     resumed = f", {result.resumed_frames} resumed" if result.resumed_frames else ""
     typer.echo(f"{result.output}  ({result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
                f"{result.frames / max(result.seconds, 1e-9):.1f} fps)")
+    if result.kept_shots:
+        shots = ", ".join(map(str, result.kept_shots))
+        typer.echo(f"shot{'s' * (len(result.kept_shots) > 1)} {shots}: in colour already, left as "
+                   f"{'they were' if len(result.kept_shots) > 1 else 'it was'} (--recolor-all colours them too)")
     if result.warnings:
         typer.echo(f"vidcolor: finished with {len(result.warnings)} warning(s), see above", err=True)
 
@@ -167,16 +178,26 @@ def colorize(
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
     precision: str = PrecisionOption,
+    reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="A colour photo whose palette "
+                                             "the pictures take."),
+    strength: float = typer.Option(1.0, "--strength", min=0.0, max=4.0, help="How strongly the reference's "
+                                   "palette counts (0 to 4; 2 and more: mostly its colours)."),
+    hint: List[str] = typer.Option([], "--hint", help="A colour at a point, X,Y=#RRGGBB with X and Y fractions "
+                                   "of the width and height from the top left (e.g. 0.3,0.4=#1f3a93); repeatable."),
     force: bool = ForceOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Colour still images (JPEG, PNG, TIFF incl. 16-bit): writes <name>_color<ext>."""
     from tqdm import tqdm
 
+    from .direction import parse_hint
     from .model import load_colorizer
     from .outputs import colored_name
     from .stills import colorize_image, find_images
 
+    hints = [parse_hint(text) for text in hint]
+    if reference is not None and not reference.is_file():
+        _fail(f"--reference {reference}: no such file", 2)
     files = find_images(paths)
     if not files:
         _fail("no images found in " + ", ".join(map(str, paths)), 2)
@@ -191,7 +212,8 @@ def colorize(
     for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
         try:
             result = colorize_image(path, colored_name(path, out_dir), colorizer=colorizer, precision=precision,
-                                    render_size=render_size, force=force, on_warning=_warn)
+                                    render_size=render_size, force=force, on_warning=_warn, reference=reference,
+                                    strength=strength, hints=hints)
             if not quiet:
                 tqdm.write(str(result.output))
         except VidcolorError as exc:
@@ -217,13 +239,14 @@ def batch(
     crf: int = CrfOption,
     preset: str = PresetOption,
     force: bool = typer.Option(False, "--force", "-f", help="Redo files already done and overwrite existing outputs."),
+    recolor_all: bool = RecolorAllOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Colour every film and photo under a folder. Rerun to resume: done files are skipped, failed ones retried."""
     from .batch import MANIFEST_NAME, format_summary, run_batch
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            force, weights, quiet)
+                            force, weights, quiet, recolor_all)
 
     try:
         summary = run_batch(src_dir, out_dir, options, progress=not quiet)
@@ -235,6 +258,37 @@ def batch(
     typer.echo(format_summary(summary))
     if summary.counts["failed"]:
         raise typer.Exit(1)
+
+
+@_command
+def shots(
+    source: Path = typer.Argument(..., help="Film whose shots to list."),
+    out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for the results; default beside the film."),
+    preview: bool = typer.Option(False, "--preview", help="Show each shot's first frame coloured too (loads the model)."),
+    direction: Optional[Path] = typer.Option(None, "--direction", "-d", help="With --preview: colour the sheet as this "
+                                             "direction file says (no new direction file is written)."),
+    recolor_all: bool = RecolorAllOption,
+    weights: Optional[Path] = WeightsOption,
+    render_size: int = RenderSizeOption,
+    precision: str = PrecisionOption,
+    force: bool = ForceOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """List a film's shots: a contact sheet <name>_shots.png and a direction file <name>_direction.toml to edit."""
+    from .direction import timecode
+    from .shotlist import list_shots
+
+    _check_precision(precision)
+    if direction is not None and not preview:
+        _fail("--direction goes with --preview (to see a direction on the contact sheet)", 2)
+    result = list_shots(source, out_dir, preview=preview, direction=direction, recolor_all=recolor_all,
+                        weights=weights, precision=precision, render_size=render_size, force=force, on_warning=_warn)
+    if not quiet:
+        for shot in result.shots:
+            typer.echo(f"{shot.number:4d}  frame {shot.first_frame:<7d} {timecode(shot.start)} - {timecode(shot.end)}"
+                       f"  {shot.looks}")
+    written = "  ".join(str(p) for p in (result.sheet, result.direction) if p is not None)
+    typer.echo(f"{written}  ({len(result.shots)} shots)")
 
 
 @_command

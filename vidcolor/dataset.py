@@ -20,7 +20,6 @@ from tqdm import tqdm
 from . import augment, chroma_bins, hints
 from .color import grey_from_lightness, lightness, rgb_to_lab, scale_lightness
 from .images import list_images, read_image
-from .model import hint_channels
 from .outputs import atomic_path, write_text
 
 
@@ -80,7 +79,7 @@ class ImageSet:
             ab = lab[..., 1:]
             lights.append(scale_lightness(augment.degrade(lab[..., 0], rng, settings.degrade))[..., None])
             given = hints.sample_from_truth(ab, rng) if rng.random() < settings.with_hints else hints.empty(c, c)
-            hint_maps.append(hint_channels(given, (c, c)))
+            hint_maps.append(hints.hint_channels(given, (c, c)))
             targets.append(cv2.resize(ab, (small, small), interpolation=cv2.INTER_AREA))
         inputs = {"lightness": np.stack(lights), "embedding": self.embeddings[picks], "hints": np.stack(hint_maps)}
         return inputs, np.stack(targets).astype(np.float32)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .color import scale_ab
+
 
 def empty(height: int, width: int) -> np.ndarray:
     return np.zeros((height, width, 3), np.float32)
@@ -40,3 +42,25 @@ def place(height: int, width: int, points: list[tuple[float, float, tuple[float,
         hints[ys, xs, :2] = ab
         hints[ys, xs, 2] = 1.0
     return hints
+
+
+def hint_channels(hints: np.ndarray | None, shape: tuple) -> np.ndarray:
+    """Hints as the model sees them: (a*/128 * mask, b*/128 * mask, mask); zeros for none."""
+    if hints is None:
+        return np.zeros(tuple(shape) + (3,), np.float32)
+    hints = np.asarray(hints, np.float32)
+    mask = hints[..., 2:3]
+    return np.concatenate([scale_ab(hints[..., :2]) * mask, mask], axis=-1)
+
+
+# A user's hint covers a square patch this share of the picture's short side (15 px at the default
+# working size of 224). Measured with the shipped model on three photos, nine hints each (median pull
+# of the colour near a hint toward it): 7 px 5-11 %, 15 px 12-25 %, 25 px 16-37 %; larger patches
+# pull more, but colour more of what lies beside the point.
+USER_HINT_SHARE = 0.065
+
+
+def user_hints(height: int, width: int, points: list[tuple[float, float, tuple[float, float]]]) -> np.ndarray:
+    """Hints at the working size (height, width) from a user's (x, y, (a*, b*)) points, x and y as fractions."""
+    size = max(1, int(round(USER_HINT_SHARE * min(height, width))))
+    return place(height, width, points, size=size | 1)

@@ -15,14 +15,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from .color import AB_SCALE, scale_ab, scale_lightness
+from .color import AB_SCALE, scale_lightness
 from .errors import ModelError
+from .hints import hint_channels
 from .outputs import atomic_path, write_text
 
 HEADS = ("regression", "classification")
@@ -45,8 +47,6 @@ def import_keras():
 
 def default_weights() -> Path:
     """The shipped model: $VIDCOLOR_WEIGHTS, else weights/ of a source checkout, else the installed copy."""
-    import sys
-
     if os.environ.get("VIDCOLOR_WEIGHTS"):
         return Path(os.environ["VIDCOLOR_WEIGHTS"])
     checkout = Path(__file__).resolve().parent.parent / "weights" / WEIGHTS_NAME
@@ -228,7 +228,6 @@ def _share_cores() -> None:
     the user set TF_NUM_INTRAOP_THREADS, or once TensorFlow has started.
     """
     keras = import_keras()
-
     if keras.backend.backend() != "tensorflow" or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpus():
         return
     import tensorflow as tf
@@ -247,11 +246,13 @@ class ColorizerProtocol(Protocol):
     output_stride: int  # predict_ab answers at 1/output_stride of its input
     input_multiple: int  # its input's sides must be multiples of this
     accepts_hints: bool
+    palette_bins: np.ndarray | None  # (Q, 2) a*b* bins predict_ab's prior weighs; None: it takes no prior
     identity: str  # a digest of config and weights: a resumed film must be coloured by the same model
 
     def embed(self, grey: np.ndarray) -> np.ndarray: ...
 
-    def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray: ...
+    def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None,
+                   prior: np.ndarray | None = None) -> np.ndarray: ...
 
 
 class Colorizer:
@@ -267,6 +268,7 @@ class Colorizer:
         self.output_stride = architecture.OUTPUT_STRIDE
         self.input_multiple = INPUT_MULTIPLES[config.architecture]
         self.accepts_hints = "hints" in [t.name for t in model.inputs]
+        self.palette_bins = np.asarray(config.bins, np.float32) if config.head == "classification" else None
         self._embedder = embedder
         self._identity = None
         centres = np.asarray(config.bins, np.float32)
@@ -284,12 +286,13 @@ class Colorizer:
                 return tf.image.resize(ab, tf.shape(ab)[1:3] * factor, method="bilinear")
             return ops.image.resize(ab, (ab.shape[1] * factor, ab.shape[2] * factor), interpolation="bilinear")
 
-        def predict(inputs):
+        def predict(inputs, prior):
             out = ops.cast(model(inputs, training=False), "float32")
             if config.head == "regression":
                 return out * AB_SCALE
-            # the annealed mean (Zhang et al. 2016): the softmax sharpened by the temperature, then its mean colour
-            probs = ops.softmax((out + correction) / config.temperature, axis=-1)
+            # the distribution times the prior's weights (a reference's palette; zeros: none), renormalised;
+            # then the annealed mean (Zhang et al. 2016): sharpened by the temperature, its mean colour
+            probs = ops.softmax((out + correction + prior[:, None, None, :]) / config.temperature, axis=-1)
             ab = ops.einsum("bhwq,qc->bhwc", probs, centres)
             return upsample(ab) if factor > 1 else ab
 
@@ -323,16 +326,22 @@ class Colorizer:
         """Grey uint8 frames (B, H, W) -> (B, 1000) embeddings."""
         return self.embedder.embed(grey)
 
-    def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
-        """L* (B, h, w) in 0..100 (h, w multiples of input_multiple), (B, 1000) embeddings and optional
-        hints (B, h, w, 3): a*, b* in Lab units and a 0/1 mask -> a*b* (B, h/stride, w/stride, 2) in Lab units."""
+    def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None,
+                   prior: np.ndarray | None = None) -> np.ndarray:
+        """L* (B, h, w) in 0..100 (h, w multiples of input_multiple), (B, 1000) embeddings, optional
+        hints (B, h, w, 3): a*, b* in Lab units and a 0/1 mask, and an optional prior (B, Q): log-weights
+        over the a*b* bins that multiply each pixel's distribution (palette.palette_prior)
+        -> a*b* (B, h/stride, w/stride, 2) in Lab units."""
         light = np.asarray(light, np.float32)
         inputs = [scale_lightness(light)[..., None], np.asarray(embedding, np.float32)]
         if self.accepts_hints:
             inputs.append(hint_channels(hints, light.shape))
         elif hints is not None:
             raise ModelError(f"the {self.config.architecture} model takes no colour hints")
-        return np.asarray(self._predict(inputs))
+        if prior is not None and self.palette_bins is None:
+            raise ModelError(f"the {self.config.head} model takes no reference palette")
+        prior = np.zeros((len(light), len(self.config.bins))) if prior is None else prior
+        return np.asarray(self._predict(inputs, np.asarray(prior, np.float32)))
 
 
 def dtype_policy_of(model) -> str:
@@ -340,15 +349,6 @@ def dtype_policy_of(model) -> str:
     import keras
 
     return next(layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)).dtype_policy.name
-
-
-def hint_channels(hints: np.ndarray | None, shape: tuple) -> np.ndarray:
-    """Hints as the model sees them: (a*/128 * mask, b*/128 * mask, mask); zeros for none."""
-    if hints is None:
-        return np.zeros(tuple(shape) + (3,), np.float32)
-    hints = np.asarray(hints, np.float32)
-    mask = hints[..., 2:3]
-    return np.concatenate([scale_ab(hints[..., :2]) * mask, mask], axis=-1)
 
 
 def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None,

@@ -35,6 +35,7 @@ class FilmSettings:
     crf: int = 18
     preset: str = "veryfast"
     segment_frames: int = 512  # frames per resumable segment; rounded up to a whole number of chunks
+    recolor_all: bool = False  # colour the shots that are in colour already too (truecolor.py), instead of keeping them
 
     def __post_init__(self):
         if self.preset not in X264_PRESETS:

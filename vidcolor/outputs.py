@@ -19,14 +19,25 @@ except ImportError:  # not a POSIX system: outputs are not locked
     fcntl = None
 
 COLOR_TAG = "_color"
+SHOTS_TAG, DIRECTION_TAG = "_shots", "_direction"  # `vidcolor shots`: its contact sheet (.png) and direction file (.toml)
 FILM_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")  # containers the H.264 film writer fills
 FALLBACK_FILM_SUFFIX = ".mkv"  # Matroska holds H.264 with any sound or subtitles
 
 
+def tagged_name(source: str | Path, tag: str, folder: str | Path | None = None, suffix: str | None = None) -> Path:
+    """`<stem><tag><suffix>` beside the source, or inside `folder`; `suffix` defaults to the source's."""
+    source = Path(source)
+    return Path(folder if folder is not None else source.parent) / f"{source.stem}{tag}{suffix or source.suffix}"
+
+
 def colored_name(source: str | Path, folder: str | Path | None = None, suffix: str | None = None) -> Path:
     """`<stem>_color<suffix>` beside the source, or inside `folder`; `suffix` defaults to the source's."""
-    source = Path(source)
-    return Path(folder if folder is not None else source.parent) / f"{source.stem}{COLOR_TAG}{suffix or source.suffix}"
+    return tagged_name(source, COLOR_TAG, folder, suffix)
+
+
+def shots_names(source: str | Path, folder: str | Path | None = None) -> tuple[Path, Path]:
+    """What `vidcolor shots` writes: `<stem>_shots.png` (contact sheet) and `<stem>_direction.toml`."""
+    return tagged_name(source, SHOTS_TAG, folder, ".png"), tagged_name(source, DIRECTION_TAG, folder, ".toml")
 
 
 def film_suffix(source: str | Path) -> str:

@@ -29,13 +29,15 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from .direction import Direction, read_direction
+from .director import ShotDirector
 from .errors import OutputError, VidcolorError, raise_if_interrupted
 from .media import VideoInfo, check_output, decode_frames, probe_video
 from .options import RemasterOptions
 from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
 from .shotplan import ShotPlan
-from .stages import ColorStage, EncodeStage, ShotHook, SmoothStage
+from .stages import ColorStage, EncodeStage, SmoothStage
 from .streams import BackgroundSink, StageClock, background
 
 @dataclass
@@ -48,6 +50,7 @@ class RemasterResult:
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
     resumed_frames: int = 0  # frames taken from the segments of an interrupted run
+    kept_shots: list[int] = field(default_factory=list)  # shots (from 1) left as they were: in colour already
 
 
 def default_output(source: Path) -> Path:
@@ -63,8 +66,13 @@ def remaster(
     colorizer=None,
     on_warning: Callable[[str], None] | None = None,
     resume: bool = False,
+    direction: str | Path | Direction | None = None,
 ) -> RemasterResult:
     """Colour a black-and-white film; returns where it went and what was done.
+
+    direction: a direction file (`vidcolor shots` writes one) or a Direction: a reference photo, hints,
+    keep or grey, per film or per shot (direction.py); checked before any work. Shots that are in
+    colour already are left as they are (RemasterResult.kept_shots) unless options say recolor_all.
 
     Finished segments are kept beside the output (segments.parts_folder) until
     the film is done; if the run stops, resume=True goes on from them, provided
@@ -76,6 +84,10 @@ def remaster(
     options = options or RemasterOptions()
     source = Path(source)
     info = probe_video(source)
+    if direction is not None and not isinstance(direction, Direction):
+        direction = read_direction(direction)
+    if direction is not None:
+        direction.check_film(source, info.frame_count)
     warnings: list[str] = []
     told = threading.Lock()
 
@@ -99,10 +111,11 @@ def remaster(
     checked = check_output(info, output, options.run.force)
     with output_lock(output):  # before the side folder is touched, and before the model loads
         refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
-        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started)
+        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started,
+                                direction)
 
 
-def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started):
+def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started, direction):
     """remaster() once the output is this run's: load the model, colour into segments, join them."""
     if colorizer is None:
         from .model import load_colorizer
@@ -113,19 +126,21 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
     for message in checked.warnings:
         warn(message)
     segment_frames = segment_length(options.film.segment_frames, options.chunk_frames)
-    store = SegmentStore.open(output, fingerprint(source, _settings(options, colorizer, segment_frames)),
-                              resume=resume, warn=warn)
+    settings = {**_settings(options, colorizer, segment_frames), "direction": direction and direction.identity()}
+    store = SegmentStore.open(output, fingerprint(source, settings), resume=resume, warn=warn)
     clock = StageClock()
     kept = store.load_plan()
     plan = ShotPlan.saved(*kept) if kept else ShotPlan.scan(
         source, info, colorizer, on_warning=warn, clock=clock,
-        on_complete=lambda p: store.save_plan(p.cuts, np.asarray(p.embeddings), p.frames))
+        on_complete=lambda p: store.save_plan(p.cuts, np.asarray(p.embeddings), p.frames, p.colors))
     resume_plan = store.resume_plan(segment_frames, options.chunk_frames)
     try:
         with closing(plan):
+            director = ShotDirector(plan, colorizer, direction, options.film.recolor_all)
             _color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
-                        warn, clock)
+                        warn, clock, director)
             plan.finish()
+            kept_shots = [shot + 1 for shot in range(plan.shots) if director.choice(shot).automatic]
         raise_if_interrupted()  # a Ctrl-C that was lost on the way must not end in a finished film
         frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output,
                                                            force=options.run.force))
@@ -141,7 +156,7 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
         raise
     store.remove()
     return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
-                          resumed_frames=resume_plan.resumed_frames)
+                          resumed_frames=resume_plan.resumed_frames, kept_shots=kept_shots)
 
 
 def _settings(options: RemasterOptions, colorizer, segment_frames: int) -> dict:
@@ -149,14 +164,15 @@ def _settings(options: RemasterOptions, colorizer, segment_frames: int) -> dict:
     model, film = options.model, options.film
     return {
         "render_size": model.render_size, "batch_size": model.batch_size, "key_interval": film.key_interval,
-        "smooth": film.smooth, "precision": colorizer.precision,
+        "smooth": film.smooth, "precision": colorizer.precision, "recolor_all": film.recolor_all,
         "smooth_strength": film.smooth_strength, "smooth_radius": film.smooth_radius, "crf": film.crf,
         "preset": film.preset, "segment_frames": segment_frames, "model": colorizer.identity,
     }
 
 
 def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, plan: ShotPlan, colorizer,
-                options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock) -> None:
+                options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock,
+                director: ShotDirector) -> None:
     """Second pass, for the frames no finished segment holds: the stages (stages.py) in four
     threads joined by bounded queues: decode -> model (this thread) -> per-shot hook and
     smoothing -> upsample and encode into segments. The model's thread does nothing else, so it
@@ -164,11 +180,11 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
     if resume.done and resume.is_complete(plan.finish().frames):
         return  # every frame is in a segment already
     chunk, film = options.chunk_frames, options.film
-    color = ColorStage(info, plan, colorizer, options.model.render_size, film.key_interval, chunk, clock)
-    hook = ShotHook()
     smooth = SmoothStage(film.smooth_strength if film.smooth else 0.0, film.smooth_radius, film.key_interval,
                          colorizer.output_stride, clock)
     start, warm_up = resume.start, resume.warm_up(smooth.reach)
+    color = ColorStage(info, plan, colorizer, options.model.render_size, film.key_interval, chunk, clock, director,
+                       first_frame=warm_up)
     bar = tqdm(total=info.frame_count or None, initial=start, desc=f"coloring {source.name}",
                unit="frame", disable=not options.run.progress)
     writer = SegmentWriter(store, info, output, format_name, crf=film.crf, preset=film.preset,
@@ -181,17 +197,13 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
             if ready.frame.index >= start:  # earlier ones only warmed up the smoothing
                 encode_thread.put(ready)
 
-    def smooth_and_send(items) -> None:
-        for item in items:
-            send(smooth.push(item))
-
     def decode():
         for frame in decode_frames(source, info, on_warning=warn):
-            if frame.index >= warm_up:
+            if frame.index >= warm_up or director.follows_hints:  # hints are followed from their shot's start
                 yield color.lightness(frame)
 
     encode_thread = BackgroundSink(encode.push, chunk, "encode")
-    smooth_thread = BackgroundSink(lambda item: smooth_and_send(hook.push(item)), chunk, "smooth")
+    smooth_thread = BackgroundSink(lambda item: send(smooth.push(item)), chunk, "smooth")
     decoded = background(decode(), chunk, clock, "decode")
     try:
         with closing(decoded) as frames:
@@ -202,7 +214,6 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
         for item in color.flush():
             smooth_thread.put(item)
         smooth_thread.close()
-        smooth_and_send(hook.flush())
         send(smooth.flush())
         encode_thread.close()
         encode.flush()

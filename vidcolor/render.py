@@ -27,13 +27,17 @@ def shrink(light: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(light, (w, h), interpolation=interpolation)
 
 
-def predict(colorizer, lights: np.ndarray, embeddings: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
-    """L* at the working size (B, h, w) -> a*b* (B, h/stride, w/stride, 2), in batches of colorizer.batch_size."""
+def predict(colorizer, lights: np.ndarray, embeddings: np.ndarray, hints: np.ndarray | None = None,
+            prior: np.ndarray | None = None) -> np.ndarray:
+    """L* at the working size (B, h, w) -> a*b* (B, h/stride, w/stride, 2), in batches of colorizer.batch_size.
+    hints: (B, h, w, 3) or None; prior: (B, Q) palette log-weights (palette.py) or None."""
     size = colorizer.batch_size
     parts = []
     for start in range(0, len(lights), size):
-        given = None if hints is None else hints[start : start + size]
-        parts.append(colorizer.predict_ab(lights[start : start + size], embeddings[start : start + size], given))
+        batch = slice(start, start + size)
+        given = None if hints is None else hints[batch]
+        palette = {} if prior is None else {"prior": prior[batch]}  # only models that take one are given one
+        parts.append(colorizer.predict_ab(lights[batch], embeddings[batch], given, **palette))
     return np.concatenate(parts)
 
 

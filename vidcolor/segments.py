@@ -30,6 +30,7 @@ from . import __version__
 from .errors import OutputError
 from .media import WRITE_ERRORS, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
 from .outputs import atomic_path
+from .truecolor import ShotColor
 
 FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
@@ -137,21 +138,24 @@ class SegmentStore:
     def resume_plan(self, segment_frames: int, chunk: int) -> ResumePlan:
         return ResumePlan(tuple(self.complete_segments()), segment_frames, chunk)
 
-    def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int) -> None:
+    def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor]) -> None:
         with _writing_errors(self.folder):
             with atomic_path(self.folder / EMBEDDINGS, sync=True) as temp, open(temp, "wb") as file:
                 np.save(file, np.ascontiguousarray(embeddings), allow_pickle=False)
-            _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames}).encode())
+            colors = [[c.residual, c.tint] for c in colors]
+            _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames, "colors": colors}).encode())
 
-    def load_plan(self) -> tuple[list[int], np.ndarray, int] | None:
+    def load_plan(self) -> tuple[list[int], np.ndarray, int, list[ShotColor]] | None:
+        """(cuts, embeddings, frames, each shot's colour) of the saved shot plan, or None."""
         plan = _read_json(self.folder / PLAN)  # written last: there only if the embeddings are complete
-        if plan is None:
+        if plan is None or "colors" not in plan:
             return None
         try:
             embeddings = np.load(self.folder / EMBEDDINGS, allow_pickle=False)
         except (OSError, ValueError):
             return None
-        return [int(c) for c in plan["cuts"]], embeddings, int(plan["frames"])
+        colors = [ShotColor(float(residual), float(tint)) for residual, tint in plan["colors"]]
+        return [int(c) for c in plan["cuts"]], embeddings, int(plan["frames"]), colors
 
     def complete_segments(self) -> list[Segment]:
         """Segments 0, 1, ... for as long as they are complete; every other segment file is deleted."""

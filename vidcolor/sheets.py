@@ -82,3 +82,26 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], path, *, labels: Sequenc
         _draw_labels(sheet, labels, column_x, widths)
 
     return write_image(path, sheet, force=True)
+
+
+def captioned(img: np.ndarray, caption: str, height: int) -> np.ndarray:
+    """The image scaled to `height`, over a white band with the caption (shrunk to fit its width)."""
+    img = _fit_height(_as_rgb(img), height)
+    band = np.full((LABEL_BAND, img.shape[1], 3), WHITE, np.uint8)
+    scale = _FONT_SCALE
+    (text_w, text_h), _ = cv2.getTextSize(caption, _FONT, scale, 1)
+    if text_w > img.shape[1] - 4:
+        scale *= (img.shape[1] - 4) / text_w
+        (text_w, text_h), _ = cv2.getTextSize(caption, _FONT, scale, 1)
+    cv2.putText(band, caption, (2, (LABEL_BAND + text_h) // 2), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([img, band])
+
+
+def captioned_sheet(cells: Sequence[Sequence[np.ndarray]], captions: Sequence[str], path, *, columns: int = 4,
+                    cell_height: int = 120) -> Path:
+    """A grid of captioned cells, `columns` to a row; each cell is its images side by side (e.g. a
+    shot's first frame before and after colouring) above its caption."""
+    pictures = [captioned(np.hstack([_fit_height(_as_rgb(img), cell_height) for img in cell]), caption, cell_height)
+                for cell, caption in zip(cells, captions)]
+    rows = [pictures[k : k + columns] for k in range(0, len(pictures), columns)]
+    return contact_sheet(rows, path, cell_height=cell_height + LABEL_BAND)

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .color import grey_from_lightness, grey_to_lightness_table
-from .media import VideoInfo, decode_small_luma
+from .media import SmallFrame, VideoInfo, decode_small_frames
 from .shots import CutDetector, ShotSampler
 from .streams import StageClock, background
+from .truecolor import SAMPLE_EVERY, SAMPLE_SIDE, ChromaMeter, ShotColor
 
 EMBED_SHORT_SIDE = 224
 
@@ -28,29 +29,43 @@ EMBED_SHORT_SIDE = 224
 class _Shot:
     start: int
     end: int  # exclusive
-    embedding: np.ndarray
+    embedding: np.ndarray | None  # None where the scan had no colorizer
+    color: ShotColor = ShotColor()
+    seconds: float = 0.0  # when it starts
+    end_seconds: float = 0.0  # when its last frame ends
+    first: object = None  # what `first_picture` made of its first frame
 
 
-def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None,
-               clock: StageClock | None = None) -> Iterator[_Shot]:
-    """First pass: yields each shot, with its embedding (from a few frames spread over it), once it ends."""
+def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
+               first_picture: Callable[[SmallFrame], object] | None = None) -> Iterator[_Shot]:
+    """First pass: yields each shot once it ends, with its embedding (from a few frames spread over it;
+    none without a colorizer) and how much colour it holds already (truecolor.py)."""
     clock = clock or StageClock()
     grey_of_luma = grey_from_lightness(grey_to_lightness_table(info.full_range))  # what the embedders see
-    detector, sampler = CutDetector(), ShotSampler()
+    detector, sampler, meter = CutDetector(), ShotSampler(), ChromaMeter()
     start = count = 0
+    opening = last = None
 
     def close_shot(end: int) -> _Shot:
-        picks = np.stack(sampler.take())
-        return _Shot(start, end, clock.timed("embed", colorizer.embed, picks).mean(axis=0).astype(np.float32))
+        picks = sampler.take()
+        embedding = None if colorizer is None else clock.timed("embed", colorizer.embed, np.stack(picks)).mean(axis=0)
+        duration = 1.0 / float(info.fps)
+        return _Shot(start, end, None if embedding is None else embedding.astype(np.float32), meter.result(),
+                     opening.seconds, last.seconds + duration, first_picture(opening) if first_picture else None)
 
-    small_frames = decode_small_luma(source, EMBED_SHORT_SIDE, on_warning=on_warning)
+    small_frames = decode_small_frames(source, EMBED_SHORT_SIDE, on_warning=on_warning)
     with closing(background(small_frames, 16, clock, "decode_small")) as frames:
-        for _, luma in frames:
-            grey = grey_of_luma[luma]
+        for small in frames:
+            grey = grey_of_luma[small.luma]
             if clock.timed("shots", detector.push, grey):
                 yield close_shot(count)
-                start = count
+                start, meter = count, ChromaMeter()
+            if count == start:
+                opening = small
+            if (count - start) % SAMPLE_EVERY == 0:
+                clock.timed("color_check", meter.push, small.rgb(SAMPLE_SIDE))
             sampler.push(grey)
+            last = small
             count += 1
     if count:
         yield close_shot(count)
@@ -70,10 +85,12 @@ class ShotPlan:
         self._events = events
 
     @classmethod
-    def saved(cls, cuts: list[int], embeddings: np.ndarray, frames: int) -> "ShotPlan":
+    def saved(cls, cuts: list[int], embeddings: np.ndarray, frames: int,
+              colors: list[ShotColor] | None = None) -> "ShotPlan":
         starts = [0] + list(cuts)
         ends = list(cuts) + [frames]
-        return cls([_Shot(s, e, embeddings[i]) for i, (s, e) in enumerate(zip(starts, ends))])
+        colors = colors or [ShotColor()] * len(starts)
+        return cls([_Shot(s, e, embeddings[i], colors[i]) for i, (s, e) in enumerate(zip(starts, ends))])
 
     @classmethod
     def scan(cls, source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
@@ -109,6 +126,14 @@ class ShotPlan:
 
     def shot_start(self, shot: int) -> int:
         return self._shots[shot].start
+
+    def color_of(self, shot: int) -> ShotColor:
+        """How much colour the shot holds already (a shot that shot_of has answered)."""
+        return self._shots[shot].color
+
+    @property
+    def colors(self) -> list[ShotColor]:
+        return [shot.color for shot in self._shots]
 
     @property
     def embeddings(self) -> "_Embeddings":

@@ -1,7 +1,7 @@
 """The stages of the colour pass, in the order a frame goes through them.
 
-decode (media) -> `ColorStage` (the model, on key frames) -> `ShotHook` (per shot) ->
-`SmoothStage` (fill between key frames, smooth a*b*) -> `EncodeStage` (upsample, encode).
+decode (media) -> `ColorStage` (each shot's direction; the model, on key frames) -> `SmoothStage`
+(fill between key frames, smooth a*b*) -> `EncodeStage` (upsample, encode).
 
 Each stage has one interface: push(item) returns the items it has finished (possibly none,
 possibly several), and flush() returns the rest at the end. They know nothing of threads:
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import render
+from . import hints, render
 from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
+from .director import COLOR, GREY, KEEP, HintFollower, ShotDirector
 from .media import VideoInfo, YuvFrame
 from .streams import StageClock
 from .temporal import TemporalSmoother
@@ -31,18 +32,23 @@ class Colored:
     shot: int
     light: np.ndarray  # L* at the model's working size
     ab: np.ndarray | None  # a*b* at the model's output size; None between key frames until filled
+    mode: str = COLOR  # director.COLOR; KEEP: the frame's own chroma goes out; GREY: neutral chroma
 
 
 class ColorStage:
-    """Runs the model on the key frames of each chunk of frames, in batches; the frames between
-    go on with no a*b* (the smoothing stage fills them)."""
+    """Applies each shot's direction (director.py) and runs the model on the key frames of the shots
+    it colours, in batches, with their reference's palette and their hints; the frames between go on
+    with no a*b* (the smoothing stage fills them). Frames before `first_frame` (a resumed run's
+    warm-up reaches back no further) only carry hints along, where their shot has any."""
 
     def __init__(self, info: VideoInfo, plan, colorizer, render_size: int, key_interval: int, chunk: int,
-                 clock: StageClock):
+                 clock: StageClock, director: ShotDirector | None = None, first_frame: int = 0):
         self.plan, self.colorizer, self.key_interval, self.chunk, self.clock = plan, colorizer, key_interval, chunk, clock
+        self.director = director or ShotDirector(plan, colorizer)
+        self.first_frame, self.follower = first_frame, HintFollower()
         self.table = grey_to_lightness_table(info.full_range, info.bit_depth)  # indexed by the frame's own codes
         self.h, self.w = render.model_size(info.height, info.width, render_size, colorizer)
-        self.pending: list[tuple[YuvFrame, np.ndarray]] = []
+        self.pending: list[tuple[Colored, list]] = []
 
     def lightness(self, frame: YuvFrame) -> tuple[YuvFrame, np.ndarray]:
         """The frame with its L* at the working size (run in the decoding thread)."""
@@ -50,7 +56,13 @@ class ColorStage:
         return frame, self.table[small]
 
     def push(self, item: tuple[YuvFrame, np.ndarray]) -> list[Colored]:
-        self.pending.append(item)
+        frame, light = item
+        shot = self.plan.shot_of(frame.index)
+        choice = self.director.choice(shot)
+        points = self.follower.follow(shot, choice.hints, light) if choice.hints else []
+        if frame.index < self.first_frame:
+            return []
+        self.pending.append((Colored(frame, shot, light, None, choice.mode), points))
         return self._run_batch() if len(self.pending) >= self.chunk else []
 
     def flush(self) -> list[Colored]:
@@ -59,26 +71,24 @@ class ColorStage:
     def _run_batch(self) -> list[Colored]:
         pending, self.pending = self.pending, []
         start = time.perf_counter()
-        out = [Colored(frame, self.plan.shot_of(frame.index), light, None) for frame, light in pending]
-        keys = [c for c in out if (c.frame.index - self.plan.shot_start(c.shot)) % self.key_interval == 0]
+        keys = [(c, points) for c, points in pending
+                if c.mode == COLOR and (c.frame.index - self.plan.shot_start(c.shot)) % self.key_interval == 0]
         if keys:
-            light = np.stack([c.light for c in keys])
-            predicted = render.predict(self.colorizer, light, self.plan.embeddings[[c.shot for c in keys]])
-            for c, ab in zip(keys, predicted):
+            light = np.stack([c.light for c, _ in keys])
+            choices = [self.director.choice(c.shot) for c, _ in keys]
+            given = None
+            if any(points for _, points in keys):
+                given = np.stack([hints.user_hints(self.h, self.w, points) for _, points in keys])
+            prior = None
+            if any(choice.prior is not None for choice in choices):
+                prior = np.stack([np.zeros(len(self.director.bins), np.float32) if choice.prior is None
+                                  else choice.prior for choice in choices])
+            predicted = render.predict(self.colorizer, light, self.plan.embeddings[[c.shot for c, _ in keys]],
+                                       given, prior)
+            for (c, _), ab in zip(keys, predicted):
                 c.ab = ab
         self.clock.add("color", time.perf_counter() - start)
-        return out
-
-
-class ShotHook:
-    """Where a shot's frames can be changed after the model and before smoothing (per-shot colour
-    direction plugs in here). Today it passes every frame through unchanged."""
-
-    def push(self, item: Colored) -> list[Colored]:
-        return [item]
-
-    def flush(self) -> list[Colored]:
-        return []
+        return [c for c, _ in pending]
 
 
 class SmoothStage:
@@ -95,6 +105,8 @@ class SmoothStage:
         return self.smoother.reach
 
     def push(self, item: Colored) -> list[Colored]:
+        if item.mode != COLOR:  # the shot's own chroma or none: nothing to fill or smooth
+            return self.flush() + [item]
         start = time.perf_counter()
         light = item.light
         size = (light.shape[1] // self.stride, light.shape[0] // self.stride)
@@ -115,7 +127,12 @@ class EncodeStage:
 
     def push(self, item: Colored) -> list:
         frame = item.frame
-        u, v = self.clock.timed("upsample", chroma_planes, frame, item.light, item.ab, self.info)
+        if item.mode == KEEP:
+            u, v = frame.u, frame.v
+        elif item.mode == GREY:
+            u = v = np.full_like(frame.u, 1 << (self.info.bit_depth - 1))
+        else:
+            u, v = self.clock.timed("upsample", chroma_planes, frame, item.light, item.ab, self.info)
         self.clock.timed("encode", self.writer.write, frame.y, u, v, frame.pts)
         if self.on_frame:
             self.on_frame()

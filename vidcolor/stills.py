@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,38 +11,58 @@ import numpy as np
 
 from . import render
 from .color import grey_from_lightness, lightness, merge_lab
+from .direction import Hint, parse_hint
 from .errors import InputError, VidcolorWarning
+from .hints import user_hints
 from .images import ALPHA_SUFFIXES, image_files, read_image, write_image
 from .options import DEFAULT_RENDER_SIZE
 from .outputs import colored_name, is_colored_name, refuse_overwrite
+from .palette import DEFAULT_STRENGTH, palette_bins, read_palette
 
 
 def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE,
-                       hints: np.ndarray | None = None) -> np.ndarray:
+                       hints: np.ndarray | None = None, prior: np.ndarray | None = None,
+                       embedding: np.ndarray | None = None) -> np.ndarray:
     """Full-resolution L* (H, W) -> full-resolution a*b* (H, W, 2) (render.py).
 
-    hints: optional (h, w, 3) a*, b* and mask at the working size (render.model_size).
+    hints: optional (h, w, 3) a*, b* and mask at the working size (render.model_size); prior: optional
+    (Q,) palette log-weights (palette.py); embedding: the picture's own unless given (a film's shot's).
     """
     size = render.model_size(*light.shape, render_size, colorizer)
     small = render.shrink(light, size)
-    embedding = np.asarray(colorizer.embed(grey_from_lightness(light))).reshape(1, -1)
-    ab_small = render.predict(colorizer, small[None], embedding, None if hints is None else hints[None])[0]
+    if embedding is None:
+        embedding = colorizer.embed(grey_from_lightness(light))
+    embedding = np.asarray(embedding).reshape(1, -1)
+    ab_small = render.predict(colorizer, small[None], embedding, None if hints is None else hints[None],
+                              None if prior is None else prior[None])[0]
     return render.upsample_ab(ab_small, light)
 
 
-def colorize_array(colorizer, image: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:
+def colorize_array(colorizer, image: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE, *,
+                   prior: np.ndarray | None = None, hints: Sequence[Hint] = ()) -> np.ndarray:
     """RGB or grey image (8 or 16 bit) -> RGB of the same type in colour, with the input's lightness kept.
 
     A colour or tinted input is first reduced to its lightness. RGBA or grey+alpha (H, W, 4 or 2) ->
-    RGBA: the alpha channel comes through untouched.
+    RGBA: the alpha channel comes through untouched. prior: a reference's palette (palette.py);
+    hints: direction.Hint colours at points of the picture.
     """
     if image.ndim == 3 and image.shape[2] in (2, 4):
-        colored = colorize_array(colorizer, image[..., :-1] if image.shape[2] == 4 else image[..., 0], render_size)
+        colored = colorize_array(colorizer, image[..., :-1] if image.shape[2] == 4 else image[..., 0], render_size,
+                                 prior=prior, hints=hints)
         return np.dstack([colored, image[..., -1]])
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     light = lightness(image)
-    return merge_lab(light, colorize_lightness(colorizer, light, render_size), image.dtype)
+    given = placed_hints(colorizer, light.shape, render_size, hints)
+    return merge_lab(light, colorize_lightness(colorizer, light, render_size, given, prior), image.dtype)
+
+
+def placed_hints(colorizer, shape: tuple[int, int], render_size: int, hints: Sequence[Hint]) -> np.ndarray | None:
+    """Hints as the model takes them at the working size of a picture of `shape` (None for none)."""
+    if not hints:
+        return None
+    height, width = render.model_size(*shape, render_size, colorizer)
+    return user_hints(height, width, [(hint.x, hint.y, hint.ab) for hint in hints])
 
 
 @dataclass
@@ -61,8 +81,14 @@ def colorize_image(
     render_size: int = DEFAULT_RENDER_SIZE,
     force: bool = False,
     on_warning: Callable[[str], None] | None = None,
+    reference: str | Path | None = None,
+    strength: float = DEFAULT_STRENGTH,
+    hints: Sequence[Hint | str] = (),
 ) -> StillResult:
     """Colour one image file; writes `<stem>_color<suffix>` beside it unless `output` is given.
+
+    reference: a colour photo whose palette the picture takes, `strength` 0 to 4 (palette.py); hints:
+    colours at points, as direction.Hint or "0.3,0.4=#1f3a93" (x, y: fractions of the width and height).
 
     Without a `colorizer`, loads one from `weights` (default: the shipped model) in `precision`
     (model.load_colorizer); to colour many files, load it once and pass it. An alpha channel is
@@ -72,6 +98,9 @@ def colorize_image(
     source = Path(source)
     output = Path(output) if output else colored_name(source)
     refuse_overwrite(output, force)
+    hints = [parse_hint(hint) if isinstance(hint, str) else hint for hint in hints]
+    if reference is not None and not Path(reference).is_file():
+        raise InputError(f"{reference}: no such reference photo")
     warn = on_warning or (lambda message: warnings.warn(message, VidcolorWarning, stacklevel=3))
     image = read_image(source, keep_depth=True, keep_alpha=True, on_warning=warn)
     if image.shape[2] == 4 and output.suffix.lower() not in ALPHA_SUFFIXES:
@@ -83,7 +112,8 @@ def colorize_image(
         from .model import load_colorizer
 
         colorizer = load_colorizer(weights, precision=precision)
-    rgb = colorize_array(colorizer, image, render_size)
+    prior = None if reference is None else read_palette(reference, palette_bins(colorizer), strength)
+    rgb = colorize_array(colorizer, image, render_size, prior=prior, hints=hints)
     if rgb.dtype == np.uint16 and output.suffix.lower() not in {".png", ".tif", ".tiff"}:
         rgb = (rgb // 257).astype(np.uint8)
     write_image(output, rgb, force=force)

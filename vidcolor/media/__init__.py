@@ -3,9 +3,10 @@ encoder; write.py checks outputs and writes films with the source's other stream
 says which stream is which and what of them an output keeps."""
 
 from .encode import VideoEncoder, encoder_threads
-from .read import VideoInfo, YuvFrame, decode_frames, decode_small_luma, library_versions, probe_video
+from .read import (SmallFrame, VideoInfo, YuvFrame, decode_frames, decode_small_frames, decode_small_luma,
+                   library_versions, probe_video)
 from .write import WRITE_ERRORS, OutputCheck, PacketRemuxer, VideoWriter, check_output
 
-__all__ = ["VideoInfo", "YuvFrame", "decode_frames", "decode_small_luma", "library_versions", "probe_video",
+__all__ = ["SmallFrame", "VideoInfo", "YuvFrame", "decode_frames", "decode_small_frames", "decode_small_luma", "library_versions", "probe_video",
            "WRITE_ERRORS", "OutputCheck", "PacketRemuxer", "VideoEncoder", "VideoWriter", "check_output",
            "encoder_threads"]

@@ -314,17 +314,48 @@ def decode_frames(path, info: VideoInfo | None = None, *, on_warning: Warn | Non
         yield YuvFrame(_plane(frame, 0, dtype), _plane(frame, 1, dtype), _plane(frame, 2, dtype), frame.pts, index)
 
 
-def decode_small_luma(path, short_side: int, *, on_warning: Warn | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    info = probe_video(path)
+@dataclass
+class SmallFrame:
+    """A frame of the first pass: its luma at the small size, and the decoded frame, for a picture on demand."""
+
+    index: int
+    luma: np.ndarray
+    seconds: float  # its time from the start of the film
+    frame: object  # the av.VideoFrame
+    info: VideoInfo
+
+    def rgb(self, short_side: int) -> np.ndarray:
+        """The frame in colour (RGB uint8) with the given short side, or its own size if smaller."""
+        width, height = _small_size(self.info, min(short_side, self.info.width, self.info.height))
+        colorspace = "ITU709" if self.info.matrix == "bt709" else "ITU601"
+        picture = self.frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA",
+                                      src_colorspace=colorspace, src_color_range="JPEG" if self.info.full_range else "MPEG")
+        return picture.to_ndarray()
+
+
+def _small_size(info: VideoInfo, short_side: int) -> tuple[int, int]:
     if info.width <= info.height:
-        width, height = short_side, max(1, round(info.height * short_side / info.width))
-    else:
-        width, height = max(1, round(info.width * short_side / info.height)), short_side
+        return short_side, max(1, round(info.height * short_side / info.width))
+    return max(1, round(info.width * short_side / info.height)), short_side
+
+
+def decode_small_frames(path, short_side: int, *, on_warning: Warn | None = None) -> Iterator[SmallFrame]:
+    """The first pass's frames: luma with `short_side` (8-bit codes), as decode_small_luma."""
+    info = probe_video(path)
+    width, height = _small_size(info, short_side)
     reformatter = VideoReformatter()
+    first = None
     for index, frame, _ in _iter_av_frames(path, info, on_warning, deblock=False):
         # JPEG on both sides: swscale otherwise stretches limited-range luma to 0-255
         # when going to "gray"; this keeps the same code values as YuvFrame.y (a 10-bit one's
         # scaled to 8 bits, which the lightness table for 8 bits then reads alike).
         small = reformatter.reformat(frame, width=width, height=height, format="gray", interpolation="AREA",
                                      src_color_range="JPEG", dst_color_range="JPEG")
-        yield index, _plane(small, 0)
+        time = float(frame.time) if frame.time is not None else index / float(info.fps)
+        first = time if first is None else first
+        yield SmallFrame(index, _plane(small, 0), time - first, frame, info)
+
+
+def decode_small_luma(path, short_side: int, *, on_warning: Warn | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    for small in decode_small_frames(path, short_side, on_warning=on_warning):
+        yield small.index, small.luma
