@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import OutputError, VidcolorError, raise_if_interrupted
-from .media import VideoInfo, check_output, decode_frames, probe_video
+from .media import Timeline, VideoInfo, check_output, decode_frames, encoder_time_base, probe_video
 from .options import RemasterOptions
 from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
@@ -63,6 +63,7 @@ def remaster(
     colorizer=None,
     on_warning: Callable[[str], None] | None = None,
     resume: bool = False,
+    on_frame: Callable[[], None] | None = None,
 ) -> RemasterResult:
     """Colour a black-and-white film; returns where it went and what was done.
 
@@ -70,7 +71,8 @@ def remaster(
     the film is done; if the run stops, resume=True goes on from them, provided
     the source and the settings are the same (otherwise it starts over, warning).
     While it runs the output is locked (outputs.output_lock): another run to the
-    same output fails at once instead of touching its segments.
+    same output fails at once instead of touching its segments. on_frame() is called as each
+    frame is encoded.
     """
     started = time.time()
     options = options or RemasterOptions()
@@ -99,22 +101,20 @@ def remaster(
     checked = check_output(info, output, options.run.force)
     with output_lock(output):  # before the side folder is touched, and before the model loads
         refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
-        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started)
+        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started,
+                                on_frame)
 
 
-def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started):
+def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started, on_frame):
     """remaster() once the output is this run's: load the model, colour into segments, join them."""
     if colorizer is None:
         from .model import load_colorizer
 
         colorizer = load_colorizer(options.model.weights, precision=options.model.precision)
-    if options.model.batch_size is None:
-        options = options.replace(batch_size=colorizer.batch_size)
     for message in checked.warnings:
         warn(message)
-    segment_frames = segment_length(options.film.segment_frames, options.chunk_frames)
-    store = SegmentStore.open(output, fingerprint(source, _settings(options, colorizer, segment_frames)),
-                              resume=resume, warn=warn)
+    options, segment_frames, prints = segment_settings(source, options, colorizer)
+    store = SegmentStore.open(output, prints, resume=resume, warn=warn)
     clock = StageClock()
     kept = store.load_plan()
     plan = ShotPlan.saved(*kept) if kept else ShotPlan.scan(
@@ -123,8 +123,8 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
     resume_plan = store.resume_plan(segment_frames, options.chunk_frames)
     try:
         with closing(plan):
-            _color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
-                        warn, clock)
+            color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
+                       warn, clock, on_frame)
             plan.finish()
         raise_if_interrupted()  # a Ctrl-C that was lost on the way must not end in a finished film
         frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output,
@@ -144,41 +144,58 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
                           resumed_frames=resume_plan.resumed_frames)
 
 
-def _settings(options: RemasterOptions, colorizer, segment_frames: int) -> dict:
-    """The run's settings that shape its output (a resumed run must share them)."""
+def segment_settings(source: Path, options: RemasterOptions, colorizer) -> tuple[RemasterOptions, int, dict]:
+    """The run's options with the colorizer's batch size settled, its frames per segment, and the
+    fingerprint of its segments: the settings that shape the output, which a resumed run (or
+    another worker's piece of the film) must share."""
+    if options.model.batch_size is None:
+        options = options.replace(batch_size=colorizer.batch_size)
+    segment_frames = segment_length(options.film.segment_frames, options.chunk_frames)
     model, film = options.model, options.film
-    return {
+    return options, segment_frames, fingerprint(source, {
         "render_size": model.render_size, "batch_size": model.batch_size, "key_interval": film.key_interval,
         "smooth": film.smooth, "precision": colorizer.precision,
         "smooth_strength": film.smooth_strength, "smooth_radius": film.smooth_radius, "crf": film.crf,
         "preset": film.preset, "segment_frames": segment_frames, "model": colorizer.identity,
-    }
+    })
 
 
-def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, plan: ShotPlan, colorizer,
-                options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock) -> None:
-    """Second pass, for the frames no finished segment holds: the stages (stages.py) in four
+def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, plan: ShotPlan, colorizer,
+               options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock,
+               on_frame: Callable[[], None] | None = None) -> None:
+    """Second pass, for the segments `resume` asks for: the stages (stages.py) in four
     threads joined by bounded queues: decode -> model (this thread) -> per-shot hook and
     smoothing -> upsample and encode into segments. The model's thread does nothing else, so it
     never waits on the rest."""
-    if resume.done and resume.is_complete(plan.finish().frames):
+    if resume.first_segment and resume.is_complete(plan.finish().frames):
         return  # every frame is in a segment already
     chunk, film = options.chunk_frames, options.film
     color = ColorStage(info, plan, colorizer, options.model.render_size, film.key_interval, chunk, clock)
     hook = ShotHook()
     smooth = SmoothStage(film.smooth_strength if film.smooth else 0.0, film.smooth_radius, film.key_interval,
                          colorizer.output_stride, clock)
-    start, warm_up = resume.start, resume.warm_up(smooth.reach)
+    start, stop = resume.start, resume.stop
+    warm_up = resume.warm_up(smooth.reach, plan.shot_start(plan.shot_of(start)) if start else 0)
+    run_out = resume.run_out(smooth.reach, None if stop is None else plan.next_cut(stop))
     bar = tqdm(total=info.frame_count or None, initial=start, desc=f"coloring {source.name}",
                unit="frame", disable=not options.run.progress)
     writer = SegmentWriter(store, info, output, format_name, crf=film.crf, preset=film.preset,
                            segment_frames=resume.segment_frames, first_segment=resume.first_segment,
                            last_pts=resume.last_pts)
-    encode = EncodeStage(info, writer, clock, on_frame=lambda: bar.update(1))
+    # A piece of a film that starts where no finished segment tells its timeline replays the frames before it.
+    timeline = Timeline(info, encoder_time_base(info, format_name)) if start and resume.last_pts is None else None
+
+    def frame_done() -> None:
+        bar.update(1)
+        if on_frame is not None:
+            on_frame()
+
+    encode = EncodeStage(info, writer, clock, on_frame=frame_done)
 
     def send(ready_items) -> None:
         for ready in ready_items:
-            if ready.frame.index >= start:  # earlier ones only warmed up the smoothing
+            # earlier ones only warmed up the smoothing, later ones only ran it out
+            if ready.frame.index >= start and (stop is None or ready.frame.index < stop):
                 encode_thread.put(ready)
 
     def smooth_and_send(items) -> None:
@@ -186,9 +203,16 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
             send(smooth.push(item))
 
     def decode():
-        for frame in decode_frames(source, info, on_warning=warn):
-            if frame.index >= warm_up:
-                yield color.lightness(frame)
+        with closing(decode_frames(source, info, on_warning=warn)) as frames:
+            for frame in frames:
+                if run_out is not None and frame.index >= run_out:
+                    return
+                if timeline is not None and frame.index < start:
+                    timeline.next(frame.pts)
+                elif timeline is not None and frame.index == start:
+                    writer.last_pts = timeline.last_pts  # before the writer sees its first frame, which comes after this
+                if frame.index >= warm_up:
+                    yield color.lightness(frame)
 
     encode_thread = BackgroundSink(encode.push, chunk, "encode")
     smooth_thread = BackgroundSink(lambda item: smooth_and_send(hook.push(item)), chunk, "smooth")

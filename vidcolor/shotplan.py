@@ -110,6 +110,12 @@ class ShotPlan:
     def shot_start(self, shot: int) -> int:
         return self._shots[shot].start
 
+    def next_cut(self, index: int) -> int | None:
+        """The first shot start at or after frame `index`; None if there is none (waits for the scan)."""
+        self.finish()
+        found = bisect.bisect_left(self._starts, index)
+        return self._starts[found] if found < len(self._starts) else None
+
     @property
     def embeddings(self) -> "_Embeddings":
         """plan.embeddings[shot_numbers] for shots already scanned; np.asarray() for all."""

@@ -2,10 +2,10 @@
 encoder; write.py checks outputs and writes films with the source's other streams; streams.py
 says which stream is which and what of them an output keeps."""
 
-from .encode import VideoEncoder, encoder_threads
+from .encode import Timeline, VideoEncoder, encoder_threads, encoder_time_base
 from .read import VideoInfo, YuvFrame, decode_frames, decode_small_luma, library_versions, probe_video
 from .write import WRITE_ERRORS, OutputCheck, PacketRemuxer, VideoWriter, check_output
 
 __all__ = ["VideoInfo", "YuvFrame", "decode_frames", "decode_small_luma", "library_versions", "probe_video",
-           "WRITE_ERRORS", "OutputCheck", "PacketRemuxer", "VideoEncoder", "VideoWriter", "check_output",
-           "encoder_threads"]
+           "WRITE_ERRORS", "OutputCheck", "PacketRemuxer", "Timeline", "VideoEncoder", "VideoWriter", "check_output",
+           "encoder_threads", "encoder_time_base"]
