@@ -69,12 +69,12 @@ class RayExecutor:
     def __init__(self, address: str | None = None, *, worker_cpus: int = WORKER_CPUS,
                  split_frames: int = SPLIT_FRAMES, load: Callable[[RemasterOptions], object] = load_model):
         self.address, self.worker_cpus, self.split_frames, self.load = address, worker_cpus, split_frames, load
-        self.workers_started = 0
+        self.workers_started, self.startup_seconds = 0, 0.0  # the workers, and the time until all had their model
 
     def run(self, items: Sequence[BatchItem], job: BatchJob, report: Callable[[ItemResult], None]) -> None:
         if not items:
             return
-        ray = import_ray()
+        ray, began = import_ray(), time.time()
         started_here = not ray.is_initialized()
         if started_here:
             local = self.address in (None, "local")
@@ -89,6 +89,7 @@ class RayExecutor:
             quiet = replace(job, options=job.options.replace(progress=False))  # the driver shows the progress
             self._check_storage(ray, workers, items, quiet)
             _get_all(ray, [worker.load.remote(quiet.options) for worker in workers])
+            self.startup_seconds = time.time() - began
             _Dispatch(ray, workers, quiet, report, self.split_frames, job.options.run.progress).run(items)
         except ray.exceptions.RayTaskError as error:
             raise _cause(error) from None
