@@ -28,10 +28,9 @@ import numpy as np
 
 from .batch import BatchItem, BatchJob, ItemResult
 from .errors import OutputError
-from .media import check_output, probe_video
+from .media import probe_video
 from .options import RemasterOptions
-from .outputs import output_lock, refuse_overwrite
-from .pipeline import color_pass, segment_settings
+from .pipeline import claimed_output, color_pass, segment_settings
 from .segments import ResumePlan, SegmentStore, join_segments, parts_folder
 from .shotplan import ShotPlan
 from .streams import StageClock
@@ -128,15 +127,12 @@ class SplitFilm:
 
     def claim(self) -> None:
         """What remaster() checks before it colours, and its output lock: per-file errors raise."""
-        force = self.options.run.force
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{self.output}: cannot create its folder ({exc.strerror or exc})") from None
-        refuse_overwrite(self.output, force)
-        checked = check_output(probe_video(self.source), self.output, force)
-        self._held.enter_context(output_lock(self.output))
-        refuse_overwrite(self.output, force)  # a run that held the lock may have finished it
+        checked = self._held.enter_context(claimed_output(self.source, self.output, probe_video(self.source),
+                                                          self.options.run.force))
         self.format_name = checked.format_name
         for message in checked.warnings:
             self.warn(message)

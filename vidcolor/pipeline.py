@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
 from .errors import OutputError, VidcolorError, raise_if_interrupted
-from .media import Timeline, VideoInfo, check_output, decode_frames, encoder_time_base, probe_video
+from .media import OutputCheck, Timeline, VideoInfo, check_output, decode_frames, encoder_time_base, probe_video
 from .options import RemasterOptions
 from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
@@ -94,15 +94,23 @@ def remaster(
             warn(f"{source}: vidcolor does not write {source.suffix or 'suffix-less'} files; "
                  f"writing {output.name} (Matroska) instead (-o chooses another name)")
     output = Path(output)
-    refuse_overwrite(output, options.run.force)
-    if output.resolve() == source.resolve():
-        raise OutputError(f"{output}: is the input itself; choose another output name")
-    # Fail on an unwritable output or a container that cannot hold the sound now, not after colouring.
-    checked = check_output(info, output, options.run.force)
-    with output_lock(output):  # before the side folder is touched, and before the model loads
-        refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
+    with claimed_output(source, output, info, options.run.force) as checked:
         return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started,
                                 on_frame)
+
+
+@contextmanager
+def claimed_output(source: Path, output: Path, info: VideoInfo, force: bool) -> Iterator[OutputCheck]:
+    """What a film's output must pass before any colouring (not there unless force, not the input,
+    writable, able to hold the sound), then the output's lock, held for the block: another run
+    to the same output fails at once instead of touching its segments."""
+    refuse_overwrite(output, force)
+    if output.resolve() == source.resolve():
+        raise OutputError(f"{output}: is the input itself; choose another output name")
+    checked = check_output(info, output, force)
+    with output_lock(output):  # before the side folder is touched, and before the model loads
+        refuse_overwrite(output, force)  # a run that held the lock may have finished it
+        yield checked
 
 
 def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started, on_frame):

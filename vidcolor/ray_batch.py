@@ -185,7 +185,7 @@ class _Dispatch:
                         disable=not self.progress)
         last_poll = 0.0
         try:
-            while self.queue or self.busy or self.pinged:
+            while self.queue or self.busy:
                 self._hand_out()
                 if not (self.free or self.busy or self.pinged):
                     raise VidcolorError("all Ray workers were lost; what finished is recorded, rerun to go on")
@@ -238,9 +238,11 @@ class _Dispatch:
         if ref in self.polls:
             worker = self.polls.pop(ref)
             try:
-                self.live[worker] = self.ray.get(ref)
+                frames = self.ray.get(ref)
             except self.ray.exceptions.RayActorError:
-                pass
+                frames = 0
+            if worker in self.live:  # still on the unit it was asked about
+                self.live[worker] = frames
             self._show()
             return
         if ref in self.pinged:
@@ -279,15 +281,16 @@ class _Dispatch:
         """The worker died under the unit: the unit goes back in front, unless it was lost too often."""
         self.pinged[worker.where.remote()] = worker
         unit.lost += 1
-        if unit.lost < LOST_LIMIT:
+        film = self.films.get(unit.item.source)
+        if unit.lost < LOST_LIMIT and not (film and film.error):  # a failed film's pieces are not made again
             self.queue.appendleft(unit)
             return
         error = (f"{self.job.src_dir / unit.item.source}: its Ray worker was lost {unit.lost} times "
                  "(killed, or out of memory?)")
-        if unit.kind == "item":
+        if film is None:
             self._record(ItemResult(unit.item, "failed", error=error))
         else:
-            self._film_step(self.films[unit.item.source], unit, Outcome(None, error))
+            self._film_step(film, unit, Outcome(None, error))
 
     def _film_step(self, film: SplitFilm, unit: _Unit, outcome: Outcome) -> None:
         for message in outcome.warnings:
