@@ -4,7 +4,9 @@ manifest as the local batch; one film in pieces on both workers; a killed worker
 import functools
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ import toy_colorizer
 from clips import audio_packets, make_clip
 from typer.testing import CliRunner
 
-from vidcolor.batch import MANIFEST_NAME, LocalExecutor, run_batch
+from vidcolor.batch import MANIFEST_NAME, BatchItem, BatchJob, LocalExecutor, run_batch
 from vidcolor.cli import app
 from vidcolor.errors import InputError, ModelError, OutputError
 from vidcolor.options import RemasterOptions
@@ -118,6 +120,17 @@ def test_a_model_that_cannot_load_stops_the_batch(tmp_path, local_ray):
     with pytest.raises(ModelError, match="no weights file found"):
         run_batch(src, tmp_path / "out", options, executor=RayExecutor(worker_cpus=1), progress=False)
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+def test_workers_that_cannot_see_the_folders_stop_the_batch_with_one_line(tmp_path, local_ray):
+    job = BatchJob(tmp_path / "not-shared", tmp_path / "out", OPTIONS)  # as a node without the share sees it
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputError) as stopped:
+        on_ray().run([BatchItem("a.png", "a_color.png", "still", "color")], job, lambda result: pytest.fail("ran"))
+    assert re.fullmatch(rf"the Ray worker on {re.escape(socket.gethostname())} \(pid \d+\) cannot see "
+                        rf"{re.escape(str(job.src_dir))}: --ray needs every node to see SRC_DIR and OUT_DIR at the "
+                        r"same paths \(shared storage\)", str(stopped.value))
+    assert list((tmp_path / "out").iterdir()) == []  # the driver's check file is gone
 
 
 def test_a_worker_that_cannot_see_the_folders_says_so(tmp_path):
