@@ -315,7 +315,7 @@ def test_warnings_of_an_item_land_in_its_manifest_row(tmp_path, monkeypatch):
     make_clip(src / "c.mp4", frames=4)
     carried = "stream 2 (subtitle) cannot be carried into the output"
 
-    def fake_remaster(source, target, options, *, colorizer, on_warning, resume):
+    def fake_remaster(source, target, options, *, colorizer, on_warning, resume, on_frame=None):
         on_warning(f"{source.name}: told as it happened")
         if source.name == "b.mp4":
             raise OutputError(f"{target}: disk full")

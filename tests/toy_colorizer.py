@@ -12,6 +12,7 @@ the command line as usual (RUN_CLI does both).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,8 +32,9 @@ def cli_command(settings: dict, *args) -> list[str]:
 
 
 class ToyColorizer:
-    """pause_at: the model call that waits (writing `marker` first) until the file `release` exists,
-    or for ever; swallow: that call catches a KeyboardInterrupt and goes on, as some libraries do."""
+    """pause_at: the model call that waits (writing its process id to `marker` first) until the file
+    `release` exists, or for ever; swallow: that call catches a KeyboardInterrupt and goes on, as some
+    libraries do; pause_once: only the first colorizer to get there (of any process) pauses."""
 
     batch_size = 2
     precision = "float32"
@@ -45,8 +47,9 @@ class ToyColorizer:
     embedder = "toy"  # (batch touches it to load the embedder early)
 
     def __init__(self, pause_at: int | None = None, marker: str | None = None, release: str | None = None,
-                 swallow: bool = False, **_):
+                 swallow: bool = False, pause_once: bool = False, **_):
         self.pause_at, self.marker, self.release, self.swallow = pause_at, marker, release, swallow
+        self.pause_once = pause_once
         self.calls = 0
 
     def embed(self, grey):
@@ -79,7 +82,11 @@ class ToyColorizer:
 
     def _pause(self) -> None:
         if self.marker:
-            Path(self.marker).write_text("paused")
+            try:
+                with open(self.marker, "x" if self.pause_once else "w") as file:
+                    file.write(str(os.getpid()))
+            except FileExistsError:
+                return  # another one paused first
         try:
             deadline = time.time() + 600
             while time.time() < deadline and not (self.release and Path(self.release).exists()):
@@ -87,6 +94,11 @@ class ToyColorizer:
         except KeyboardInterrupt:
             if not self.swallow:
                 raise
+
+
+def load(options=None, **settings) -> ToyColorizer:
+    """A ToyColorizer, for a batch executor's `load(options)` (functools.partial gives it settings)."""
+    return ToyColorizer(**settings)
 
 
 def install(settings: str | dict, monkeypatch=None) -> None:

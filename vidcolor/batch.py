@@ -38,7 +38,7 @@ from .pipeline import remaster
 from .stills import colorize_image
 
 __all__ = ["MANIFEST_NAME", "BatchItem", "BatchJob", "BatchPlan", "BatchRow", "BatchSummary", "Executor",
-           "ItemResult", "LocalExecutor", "color_item", "format_summary", "plan_batch", "run_batch"]
+           "ItemResult", "LocalExecutor", "color_item", "error_line", "format_summary", "plan_batch", "run_batch"]
 
 # A file with one of these suffixes that cannot be read is a failed film, not a non-media file.
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
@@ -109,7 +109,7 @@ def plan_batch(src_dir: str | Path, out_dir: str | Path, options: RemasterOption
         try:
             kind = detect_kind(path)
         except Exception as exc:  # noqa: BLE001 - an odd file must not end an overnight batch
-            items.append(BatchItem(source, None, "other", FAIL, _one_line(path, exc)))
+            items.append(BatchItem(source, None, "other", FAIL, error_line(path, exc)))
             continue
         if kind == "other":
             items.append(BatchItem(source, None, kind, SKIP, NOT_MEDIA))
@@ -212,9 +212,11 @@ class Executor(Protocol):
         never writes the manifest: the driver records what it reports."""
 
 
-def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[str], None] | None = None
-               ) -> ItemResult:
-    """Colour one planned item into job.out_dir with a loaded colorizer: the work of any executor."""
+def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[str], None] | None = None,
+               on_frame: Callable[[], None] | None = None, resume: bool | None = None) -> ItemResult:
+    """Colour one planned item into job.out_dir with a loaded colorizer: the work of any executor.
+    on_frame() is called as each frame of a film is done; `resume`: whether a film goes on from the
+    finished segments of an interrupted run (default: unless --force)."""
     started, frames, warnings = time.time(), None, []
     path, target = job.src_dir / item.source, job.out_dir / item.output
 
@@ -228,7 +230,7 @@ def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[
         if item.kind == "video":
             # a film interrupted in an earlier batch run goes on from its last finished segment
             result = remaster(path, target, job.options, colorizer=colorizer, on_warning=warn,
-                              resume=not job.options.run.force)
+                              resume=not job.options.run.force if resume is None else resume, on_frame=on_frame)
             frames = result.frames
         else:
             result = colorize_image(path, target, colorizer=colorizer, render_size=job.options.model.render_size,
@@ -238,7 +240,7 @@ def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[
     except ModelError:
         raise  # the model, not this file: every other file would fail the same way
     except Exception as exc:  # noqa: BLE001 - an odd file or a bug must not end an overnight batch
-        status, error = "failed", _one_line(path, exc)
+        status, error = "failed", error_line(path, exc)
     return ItemResult(item, status, frames, round(time.time() - started, 3), error, tuple(warnings))
 
 
@@ -268,7 +270,8 @@ def _print_warning(message: str) -> None:
     tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
 
 
-def _one_line(path: Path, exc: Exception) -> str:
+def error_line(path: Path, exc: Exception) -> str:
+    """An exception as one line that names the file (a VidcolorError names it already)."""
     text = str(exc) if isinstance(exc, VidcolorError) else f"{path}: {type(exc).__name__}: {exc}"
     return " ".join(text.split())
 

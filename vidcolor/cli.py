@@ -241,15 +241,32 @@ def batch(
     force: bool = typer.Option(False, "--force", "-f", help="Redo files already done and overwrite existing outputs."),
     recolor_all: bool = RecolorAllOption,
     quiet: bool = QuietOption,
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Run on Ray (pip install \"vidcolor[ray]\"): "
+                                      "a local instance on this machine's cores and GPUs (no ADDRESS, or local), or a "
+                                      "running cluster (auto, or ray://HOST:10001) whose nodes all see SRC_DIR and OUT_DIR."),
+    worker_cpus: Optional[int] = typer.Option(None, "--worker-cpus", min=1, help="With --ray: CPU cores per worker on "
+                                              "nodes without GPUs (default 4); nodes with GPUs get one worker per GPU."),
+    split_frames: Optional[int] = typer.Option(None, "--split-frames", min=0, help="With --ray: a film longer than twice "
+                                               "this is coloured in pieces of about this many frames by several workers "
+                                               "at once (default 4096; 0: never)."),
 ) -> None:
     """Colour every film and photo under a folder. Rerun to resume: done files are skipped, failed ones retried."""
     from .batch import MANIFEST_NAME, format_summary, run_batch
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
                             force, weights, quiet, recolor_all)
+    executor = None
+    if ray is not None:
+        from .ray_batch import SPLIT_FRAMES, WORKER_CPUS, RayExecutor, import_ray
+
+        import_ray()  # one line now if it is not installed
+        executor = RayExecutor(ray, worker_cpus=worker_cpus or WORKER_CPUS,
+                               split_frames=SPLIT_FRAMES if split_frames is None else split_frames)
+    elif worker_cpus is not None or split_frames is not None:
+        _fail("--worker-cpus and --split-frames go with --ray", 2)
 
     try:
-        summary = run_batch(src_dir, out_dir, options, progress=not quiet)
+        summary = run_batch(src_dir, out_dir, options, executor=executor, progress=not quiet)
     except KeyboardInterrupt as exc:
         if _state["debug"]:
             raise
@@ -369,5 +386,17 @@ def evaluate(
     typer.echo(f"report: {report}  sheet: {sheet}")
 
 
+def bare_ray_is_local(args: list[str]) -> list[str]:
+    """`--ray` with no address after it means a local Ray instance (Typer has no options whose value
+    may be left out): the arguments with `local` put after such a `--ray`."""
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append("local")
+    return out
+
+
 def run() -> None:
+    sys.argv[1:] = bare_ray_is_local(sys.argv[1:])
     sys.exit(app())

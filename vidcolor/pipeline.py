@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .direction import Direction, read_direction
 from .director import ShotDirector
 from .errors import OutputError, VidcolorError, raise_if_interrupted
-from .media import VideoInfo, check_output, decode_frames, probe_video
+from .media import OutputCheck, Timeline, VideoInfo, check_output, decode_frames, encoder_time_base, probe_video
 from .options import RemasterOptions
 from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
@@ -67,6 +67,7 @@ def remaster(
     on_warning: Callable[[str], None] | None = None,
     resume: bool = False,
     direction: str | Path | Direction | None = None,
+    on_frame: Callable[[], None] | None = None,
 ) -> RemasterResult:
     """Colour a black-and-white film; returns where it went and what was done.
 
@@ -78,7 +79,8 @@ def remaster(
     the film is done; if the run stops, resume=True goes on from them, provided
     the source and the settings are the same (otherwise it starts over, warning).
     While it runs the output is locked (outputs.output_lock): another run to the
-    same output fails at once instead of touching its segments.
+    same output fails at once instead of touching its segments. on_frame() is called as each
+    frame is encoded.
     """
     started = time.time()
     options = options or RemasterOptions()
@@ -104,30 +106,36 @@ def remaster(
             warn(f"{source}: vidcolor does not write {source.suffix or 'suffix-less'} files; "
                  f"writing {output.name} (Matroska) instead (-o chooses another name)")
     output = Path(output)
-    refuse_overwrite(output, options.run.force)
+    with claimed_output(source, output, info, options.run.force) as checked:
+        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started,
+                                on_frame, direction)
+
+
+@contextmanager
+def claimed_output(source: Path, output: Path, info: VideoInfo, force: bool) -> Iterator[OutputCheck]:
+    """What a film's output must pass before any colouring (not there unless force, not the input,
+    writable, able to hold the sound), then the output's lock, held for the block: another run
+    to the same output fails at once instead of touching its segments."""
+    refuse_overwrite(output, force)
     if output.resolve() == source.resolve():
         raise OutputError(f"{output}: is the input itself; choose another output name")
-    # Fail on an unwritable output or a container that cannot hold the sound now, not after colouring.
-    checked = check_output(info, output, options.run.force)
+    checked = check_output(info, output, force)
     with output_lock(output):  # before the side folder is touched, and before the model loads
-        refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
-        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started,
-                                direction)
+        refuse_overwrite(output, force)  # a run that held the lock may have finished it
+        yield checked
 
 
-def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started, direction):
+def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started, on_frame,
+                     direction):
     """remaster() once the output is this run's: load the model, colour into segments, join them."""
     if colorizer is None:
         from .model import load_colorizer
 
         colorizer = load_colorizer(options.model.weights, precision=options.model.precision)
-    if options.model.batch_size is None:
-        options = options.replace(batch_size=colorizer.batch_size)
     for message in checked.warnings:
         warn(message)
-    segment_frames = segment_length(options.film.segment_frames, options.chunk_frames)
-    settings = {**_settings(options, colorizer, segment_frames), "direction": direction and direction.identity()}
-    store = SegmentStore.open(output, fingerprint(source, settings), resume=resume, warn=warn)
+    options, segment_frames, prints = segment_settings(source, options, colorizer, direction)
+    store = SegmentStore.open(output, prints, resume=resume, warn=warn)
     clock = StageClock()
     kept = store.load_plan()
     plan = ShotPlan.saved(*kept) if kept else ShotPlan.scan(
@@ -137,8 +145,8 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
     try:
         with closing(plan):
             director = ShotDirector(plan, colorizer, direction, options.film.recolor_all)
-            _color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
-                        warn, clock, director)
+            color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
+                       warn, clock, on_frame, director)
             plan.finish()
             kept_shots = [shot + 1 for shot in range(plan.shots) if director.choice(shot).automatic]
         raise_if_interrupted()  # a Ctrl-C that was lost on the way must not end in a finished film
@@ -159,30 +167,40 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
                           resumed_frames=resume_plan.resumed_frames, kept_shots=kept_shots)
 
 
-def _settings(options: RemasterOptions, colorizer, segment_frames: int) -> dict:
-    """The run's settings that shape its output (a resumed run must share them)."""
+def segment_settings(source: Path, options: RemasterOptions, colorizer,
+                     direction: Direction | None = None) -> tuple[RemasterOptions, int, dict]:
+    """The run's options with the colorizer's batch size settled, its frames per segment, and the
+    fingerprint of its segments: the settings that shape the output, which a resumed run (or
+    another worker's piece of the film) must share."""
+    if options.model.batch_size is None:
+        options = options.replace(batch_size=colorizer.batch_size)
+    segment_frames = segment_length(options.film.segment_frames, options.chunk_frames)
     model, film = options.model, options.film
-    return {
+    return options, segment_frames, fingerprint(source, {
         "render_size": model.render_size, "batch_size": model.batch_size, "key_interval": film.key_interval,
         "smooth": film.smooth, "precision": colorizer.precision, "recolor_all": film.recolor_all,
         "smooth_strength": film.smooth_strength, "smooth_radius": film.smooth_radius, "crf": film.crf,
         "preset": film.preset, "segment_frames": segment_frames, "model": colorizer.identity,
-    }
+        "direction": direction and direction.identity(),
+    })
 
 
-def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, plan: ShotPlan, colorizer,
-                options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock,
-                director: ShotDirector) -> None:
-    """Second pass, for the frames no finished segment holds: the stages (stages.py) in four
+def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, plan: ShotPlan, colorizer,
+               options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock,
+               on_frame: Callable[[], None] | None = None, director: ShotDirector | None = None) -> None:
+    """Second pass, for the segments `resume` asks for: the stages (stages.py) in four
     threads joined by bounded queues: decode -> model (this thread) -> per-shot hook and
     smoothing -> upsample and encode into segments. The model's thread does nothing else, so it
     never waits on the rest."""
-    if resume.done and resume.is_complete(plan.finish().frames):
+    if resume.first_segment and resume.is_complete(plan.finish().frames):
         return  # every frame is in a segment already
     chunk, film = options.chunk_frames, options.film
     smooth = SmoothStage(film.smooth_strength if film.smooth else 0.0, film.smooth_radius, film.key_interval,
                          colorizer.output_stride, clock)
-    start, warm_up = resume.start, resume.warm_up(smooth.reach)
+    start, stop = resume.start, resume.stop
+    warm_up = resume.warm_up(smooth.reach, plan.shot_start(plan.shot_of(start)) if start else 0)
+    run_out = resume.run_out(smooth.reach, None if stop is None else plan.next_cut(stop))
+    director = director or ShotDirector(plan, colorizer, None, film.recolor_all)
     color = ColorStage(info, plan, colorizer, options.model.render_size, film.key_interval, chunk, clock, director,
                        first_frame=warm_up)
     bar = tqdm(total=info.frame_count or None, initial=start, desc=f"coloring {source.name}",
@@ -190,17 +208,33 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
     writer = SegmentWriter(store, info, output, format_name, crf=film.crf, preset=film.preset,
                            segment_frames=resume.segment_frames, first_segment=resume.first_segment,
                            last_pts=resume.last_pts)
-    encode = EncodeStage(info, writer, clock, on_frame=lambda: bar.update(1))
+    # A piece of a film that starts where no finished segment tells its timeline replays the frames before it.
+    timeline = Timeline(info, encoder_time_base(info, format_name)) if start and resume.last_pts is None else None
+
+    def frame_done() -> None:
+        bar.update(1)
+        if on_frame is not None:
+            on_frame()
+
+    encode = EncodeStage(info, writer, clock, on_frame=frame_done)
 
     def send(ready_items) -> None:
         for ready in ready_items:
-            if ready.frame.index >= start:  # earlier ones only warmed up the smoothing
+            # earlier ones only warmed up the smoothing, later ones only ran it out
+            if ready.frame.index >= start and (stop is None or ready.frame.index < stop):
                 encode_thread.put(ready)
 
     def decode():
-        for frame in decode_frames(source, info, on_warning=warn):
-            if frame.index >= warm_up or director.follows_hints:  # hints are followed from their shot's start
-                yield color.lightness(frame)
+        with closing(decode_frames(source, info, on_warning=warn)) as frames:
+            for frame in frames:
+                if run_out is not None and frame.index >= run_out:
+                    return
+                if timeline is not None and frame.index < start:
+                    timeline.next(frame.pts)
+                elif timeline is not None and frame.index == start:
+                    writer.last_pts = timeline.last_pts  # before the writer sees its first frame, which comes after this
+                if frame.index >= warm_up or director.follows_hints:  # hints are followed from their shot's start
+                    yield color.lightness(frame)
 
     encode_thread = BackgroundSink(encode.push, chunk, "encode")
     smooth_thread = BackgroundSink(lambda item: send(smooth.push(item)), chunk, "smooth")

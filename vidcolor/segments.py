@@ -72,39 +72,53 @@ def fingerprint(source: Path, settings: dict) -> dict:
 
 @dataclass(frozen=True)
 class ResumePlan:
-    """Where a run starts, given the segments an interrupted run finished.
+    """Which segments a run makes: those after the ones an interrupted run finished (`after`), or,
+    for one piece of a film coloured by several workers, segments first_segment..stop_segment-1.
 
     Frames before `start` are coloured again only as far back as the smoothing at `start`
-    reaches (`warm_up`), in whole chunks aligned as in an uninterrupted run, so the result is
-    the same as if the run had never stopped.
+    reaches (`warm_up`), and, for a piece, frames from `stop` on only as far as the smoothing
+    before it looks ahead (`run_out`); both in whole chunks aligned as in an uninterrupted run and
+    never across a cut (the smoothing stops there), so the segments come out as if the whole film
+    had been coloured in one go.
     """
 
-    done: tuple[Segment, ...]
+    first_segment: int
     segment_frames: int
     chunk: int
+    last_pts: int | None = None  # encoder pts of segment first_segment - 1's last frame; None if not known
+    resumed_frames: int = 0  # frames of the finished segments before first_segment
+    stop_segment: int | None = None  # the first segment not made; None: to the end of the film
+
+    @classmethod
+    def after(cls, done: list[Segment] | tuple[Segment, ...], segment_frames: int, chunk: int) -> ResumePlan:
+        return cls(len(done), segment_frames, chunk, done[-1].last_pts if done else None, sum(s.frames for s in done))
 
     @property
     def start(self) -> int:
-        return len(self.done) * self.segment_frames
+        return self.first_segment * self.segment_frames
 
     @property
-    def first_segment(self) -> int:
-        return len(self.done)
+    def stop(self) -> int | None:
+        return None if self.stop_segment is None else self.stop_segment * self.segment_frames
 
-    @property
-    def last_pts(self) -> int | None:
-        return self.done[-1].last_pts if self.done else None
+    def warm_up(self, reach: int, shot_start: int = 0) -> int:
+        """The first frame to colour, for smoothing that looks `reach` frames back; `shot_start`:
+        where the shot of frame `start` begins."""
+        back = self.start - min(self.start, -(-reach // self.chunk) * self.chunk)
+        return max(back, shot_start // self.chunk * self.chunk)
 
-    @property
-    def resumed_frames(self) -> int:
-        return sum(s.frames for s in self.done)
-
-    def warm_up(self, reach: int) -> int:
-        """The first frame to decode, for smoothing that looks `reach` frames back."""
-        return self.start - min(self.start, -(-reach // self.chunk) * self.chunk)
+    def run_out(self, reach: int, next_cut: int | None = None) -> int | None:
+        """The first frame not to colour (None: to the end), for smoothing that looks `reach` frames
+        ahead; `next_cut`: the first shot start at or after `stop`, if any."""
+        if self.stop is None:
+            return None
+        ahead = self.stop + -(-reach // self.chunk) * self.chunk
+        return ahead if next_cut is None else min(ahead, -(-next_cut // self.chunk) * self.chunk)
 
     def is_complete(self, frames: int) -> bool:
-        return bool(self.done) and self.start >= frames
+        if self.stop_segment is not None:
+            return self.first_segment >= self.stop_segment
+        return self.first_segment > 0 and self.start >= frames
 
 
 class SegmentStore:
@@ -135,8 +149,30 @@ class SegmentStore:
             _write_atomic(folder / FINGERPRINT, json.dumps(fingerprint, indent=1).encode())
         return cls(folder)
 
+    @classmethod
+    def reopen(cls, output: Path, fingerprint: dict) -> SegmentStore:
+        """The folder of `output` that another process opened (SegmentStore.open) with the same
+        fingerprint: OutputError if it is gone or was made with other settings."""
+        folder = parts_folder(output)
+        kept = _read_json(folder / FINGERPRINT)
+        if kept != json.loads(json.dumps(fingerprint)):
+            kept = kept or {}
+            changed = sorted(k for k in set(fingerprint) | set(kept) if kept.get(k) != fingerprint.get(k))
+            why = f"was made with other {', '.join(changed)}" if kept else "is gone"
+            raise OutputError(f"{folder}: this worker cannot add segments: the folder {why}")
+        return cls(folder)
+
     def resume_plan(self, segment_frames: int, chunk: int) -> ResumePlan:
-        return ResumePlan(tuple(self.complete_segments()), segment_frames, chunk)
+        return ResumePlan.after(self.complete_segments(), segment_frames, chunk)
+
+    def finished(self, first: int = 0, stop: int | None = None) -> list[Segment]:
+        """Complete segments first, first + 1, ... (before `stop`) for as long as they are complete;
+        unlike complete_segments() it deletes nothing, so other processes may be writing others."""
+        segments: list[Segment] = []
+        while (stop is None or first + len(segments) < stop) and (
+                segment := self._read_segment(first + len(segments))) is not None:
+            segments.append(segment)
+        return segments
 
     def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor]) -> None:
         with _writing_errors(self.folder):
@@ -159,11 +195,9 @@ class SegmentStore:
 
     def complete_segments(self) -> list[Segment]:
         """Segments 0, 1, ... for as long as they are complete; every other segment file is deleted."""
-        segments: list[Segment] = []
         if not self.folder.is_dir():
-            return segments
-        while (segment := self._read_segment(len(segments))) is not None:
-            segments.append(segment)
+            return []
+        segments = self.finished()
         keep = {FINGERPRINT, PLAN, EMBEDDINGS} | {p.name for s in segments for p in self.paths(s.index)}
         for path in self.folder.iterdir():
             if path.name not in keep:

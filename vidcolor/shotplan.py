@@ -135,6 +135,12 @@ class ShotPlan:
     def colors(self) -> list[ShotColor]:
         return [shot.color for shot in self._shots]
 
+    def next_cut(self, index: int) -> int | None:
+        """The first shot start at or after frame `index`; None if there is none (waits for the scan)."""
+        self.finish()
+        found = bisect.bisect_left(self._starts, index)
+        return self._starts[found] if found < len(self._starts) else None
+
     @property
     def embeddings(self) -> "_Embeddings":
         """plan.embeddings[shot_numbers] for shots already scanned; np.asarray() for all."""

@@ -2,11 +2,11 @@
 encoder; write.py checks outputs and writes films with the source's other streams; streams.py
 says which stream is which and what of them an output keeps."""
 
-from .encode import VideoEncoder, encoder_threads
+from .encode import Timeline, VideoEncoder, encoder_threads, encoder_time_base
 from .read import (SmallFrame, VideoInfo, YuvFrame, decode_frames, decode_small_frames, decode_small_luma,
                    library_versions, probe_video)
 from .write import WRITE_ERRORS, OutputCheck, PacketRemuxer, VideoWriter, check_output
 
-__all__ = ["SmallFrame", "VideoInfo", "YuvFrame", "decode_frames", "decode_small_frames", "decode_small_luma", "library_versions", "probe_video",
-           "WRITE_ERRORS", "OutputCheck", "PacketRemuxer", "VideoEncoder", "VideoWriter", "check_output",
-           "encoder_threads"]
+__all__ = ["SmallFrame", "VideoInfo", "YuvFrame", "decode_frames", "decode_small_frames", "decode_small_luma",
+           "library_versions", "probe_video", "WRITE_ERRORS", "OutputCheck", "PacketRemuxer", "Timeline",
+           "VideoEncoder", "VideoWriter", "check_output", "encoder_threads", "encoder_time_base"]

@@ -74,6 +74,33 @@ class _FieldMarker:
         return self.graph.pull()
 
 
+def encoder_time_base(source: VideoInfo, format_name: str) -> Fraction:
+    """The time base of the encoder's packets for a `format_name` container."""
+    return 1 / source.fps if format_name == "avi" else source.time_base  # AVI times frames by their index
+
+
+class Timeline:
+    """The encoder's timestamp of each frame in turn: the source's pts in the encoder's time base
+    (or the frame's index at the film's rate, for a frame without one), kept rising. A film encoded
+    in pieces carries it on with `first_index` and `last_pts`; replaying the frames before a piece
+    gives the `last_pts` it starts after."""
+
+    def __init__(self, source: VideoInfo, time_base: Fraction, first_index: int = 0, last_pts: int | None = None):
+        self.source, self.time_base = source, time_base
+        self.count, self.last_pts = first_index, last_pts
+
+    def next(self, pts: int | None) -> int:
+        if pts is None:
+            out = round(self.count / self.source.fps / self.time_base)
+        else:
+            out = round(pts * self.source.time_base / self.time_base)
+        if self.last_pts is not None and out <= self.last_pts:
+            out = self.last_pts + 1  # the encoder refuses repeated timestamps
+        self.count += 1
+        self.last_pts = out
+        return out
+
+
 class VideoEncoder:
     """The H.264 encoder of a film: frames in, packets (in `time_base`) out.
 
@@ -87,7 +114,8 @@ class VideoEncoder:
     def __init__(self, source: VideoInfo, format_name: str, dest: Path, *, codec: str = "libx264", crf: int = 18,
                  preset: str = "veryfast", first_index: int = 0, last_pts: int | None = None):
         self.source = source
-        self._count, self.last_pts = first_index, last_pts
+        self.time_base = encoder_time_base(source, format_name)
+        self._timeline = Timeline(source, self.time_base, first_index, last_pts)
         self._width, self._height = source.width, source.height
         odd = self._width % 2 or self._height % 2
         self.pix_fmt = source.pix_fmt if not odd else "yuv444p" if source.bit_depth == 8 else f"yuv444p{source.bit_depth}le"
@@ -117,11 +145,8 @@ class VideoEncoder:
             # MPEG-PS stamps few H.264 frames and carries no frame rate: the one in the H.264
             # headers is then all a reader has (else x264 writes its time base there, 90 kHz)
             x264_params.append("force-cfr=1")
-        if format_name == "avi":  # AVI times frames by their index, at 1/fps
-            self.time_base = 1 / source.fps
+        if format_name == "avi":
             options["bf"] = "0"  # AVI has no pts: B-frames would need the "packed bitstream" hack
-        else:
-            self.time_base = source.time_base
         stream = self._container.add_stream(codec, rate=source.fps)
         stream.width, stream.height, stream.pix_fmt = self._width, self._height, self.pix_fmt
         stream.time_base = self.time_base
@@ -197,8 +222,7 @@ class VideoEncoder:
     def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> list:
         frame = self._frame(y, u, v)
         frame.time_base = self.time_base
-        frame.pts = self._encoder_pts(pts)
-        self._count += 1
+        frame.pts = self._timeline.next(pts)
         if self._mark_fields is not None:
             frame = self._mark_fields(frame)
         cc = self.stream.codec_context
@@ -209,12 +233,6 @@ class VideoEncoder:
     def flush(self) -> list:
         return self.stream.encode(None)
 
-    def _encoder_pts(self, pts: int | None) -> int:
-        if pts is None:
-            out = round(self._count / self.source.fps / self.time_base)
-        else:
-            out = round(pts * self.source.time_base / self.time_base)
-        if self.last_pts is not None and out <= self.last_pts:
-            out = self.last_pts + 1  # the encoder refuses repeated timestamps
-        self.last_pts = out
-        return out
+    @property
+    def last_pts(self) -> int | None:
+        return self._timeline.last_pts

@@ -1,0 +1,122 @@
+"""One film coloured in pieces (as workers do it, in any order) comes out as its one-process
+remaster, bit for bit; the arithmetic of where pieces start and stop. No Ray here: test_ray_batch.py."""
+
+import av
+import pytest
+from clips import audio_packets, make_clip
+from toy_colorizer import ToyColorizer
+
+from vidcolor.batch import BatchItem, BatchJob
+from vidcolor.errors import OutputError
+from vidcolor.options import RemasterOptions
+from vidcolor.pieces import SplitFilm, color_piece, scan_film, split
+from vidcolor.pipeline import remaster
+from vidcolor.segments import ResumePlan, SegmentStore, parts_folder
+
+# the toy colours 2 key frames per model call: with key_interval 4, 8 frames a chunk and a segment
+OPTIONS = RemasterOptions.of(segment_frames=8, progress=False)
+
+
+def video_packets(path):
+    with av.open(str(path)) as c:
+        return [(bytes(p), p.pts, p.dts) for p in c.demux(video=0) if p.size]
+
+
+def color_in_pieces(src, out, options, piece_frames, colorizer, order=reversed, before_join=None):
+    job = BatchJob(src, out, options)
+    item = BatchItem("film.mp4", "film_color.mp4", "video", "color")
+    film = SplitFilm(item, job, piece_frames)
+    film.claim()
+    try:
+        pieces = film.pieces(scan_film(item, job, colorizer, warn=film.warn))
+        for piece in order(pieces):
+            film.finished(piece, color_piece(item, job, piece, film.format_name, colorizer, warn=film.warn))
+        if before_join:
+            before_join(film, pieces, job, item)
+        assert film.error is None
+        return pieces, film.join()
+    finally:
+        film.release()
+
+
+@pytest.mark.parametrize("settings", [{}, {"smooth": False}, {"key_interval": 2}, {"key_interval": 1, "smooth": False}])
+def test_pieces_in_any_order_make_the_one_process_film(tmp_path, settings):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    make_clip(src / "film.mp4", frames=44, audio="aac")  # its cut is at frame 22, inside segment 2
+    options = OPTIONS.replace(**settings)
+    colorizer = ToyColorizer()
+    whole = remaster(src / "film.mp4", tmp_path / "whole.mp4", options, colorizer=colorizer).output
+    pieces, frames = color_in_pieces(src, out, options, 16, colorizer)
+    # boundaries straddled by the smoothing (16: warm-up, run-out up to the cut) and not (24)
+    assert pieces == [(0, 3), (3, 4), (4, None)] and frames == 44
+    assert video_packets(out / "film_color.mp4") == video_packets(whole)
+    assert audio_packets(out / "film_color.mp4") == audio_packets(whole)
+    assert not parts_folder(out / "film_color.mp4").exists()
+
+
+def test_a_piece_run_again_goes_on_from_its_finished_segments(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    make_clip(src / "film.mp4", frames=36, audio="aac")
+    colorizer = ToyColorizer()
+    whole = remaster(src / "film.mp4", tmp_path / "whole.mp4", OPTIONS, colorizer=colorizer).output
+
+    def lose_a_segment(film, pieces, job, item):
+        # as if the worker of the last piece had died in its last segment: another one finishes the piece
+        store = SegmentStore(parts_folder(film.output))
+        for path in store.paths(4):
+            path.unlink()
+        calls = colorizer.calls
+        assert color_piece(item, job, pieces[1], film.format_name, colorizer, warn=film.warn) == 3
+        assert colorizer.calls - calls == 2  # frames 24-35: the lost segment and its warm-up, not the piece
+
+    pieces, _ = color_in_pieces(src, out, OPTIONS, 16, colorizer, order=list, before_join=lose_a_segment)
+    assert pieces == [(0, 2), (2, None)]
+    assert video_packets(out / "film_color.mp4") == video_packets(whole)
+
+
+def test_a_worker_with_other_settings_cannot_add_to_a_film(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    make_clip(src / "film.mp4", frames=24)
+    job = BatchJob(src, out, OPTIONS)
+    item = BatchItem("film.mp4", "film_color.mp4", "video", "color")
+    out.mkdir()
+    scan_film(item, job, ToyColorizer(), warn=print)
+    other = BatchJob(src, out, OPTIONS.replace(render_size=160))
+    with pytest.raises(OutputError, match="this worker cannot add segments: .* made with other render_size"):
+        color_piece(item, other, (0, 1), "mp4", ToyColorizer(), warn=print)
+
+
+def test_a_film_with_a_taken_output_fails_before_any_work(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_clip(src / "film.mp4", frames=24)
+    (out / "film_color.mp4").write_bytes(b"someone's")
+    film = SplitFilm(BatchItem("film.mp4", "film_color.mp4", "video", "color"), BatchJob(src, out, OPTIONS), 8)
+    with pytest.raises(OutputError, match="already exists"):
+        film.claim()
+    assert not parts_folder(out / "film_color.mp4").exists()
+
+
+def test_pieces_start_and_stop_where_the_smoothing_needs_them_to():
+    plan = ResumePlan(3, segment_frames=16, chunk=8, stop_segment=5)  # frames 48..79
+    assert (plan.start, plan.stop) == (48, 80)
+    assert plan.warm_up(reach=8) == 40  # one chunk back
+    assert plan.warm_up(reach=9) == 32  # whole chunks
+    assert plan.warm_up(reach=8, shot_start=45) == 40 and plan.warm_up(reach=8, shot_start=48) == 48  # no warm-up at a cut
+    assert plan.run_out(reach=8) == 88 and plan.run_out(reach=8, next_cut=83) == 88
+    assert plan.run_out(reach=8, next_cut=80) == 80  # no run-out at a cut
+    assert plan.run_out(reach=20, next_cut=83) == 88  # up to the chunk with the cut, not on past it
+    assert ResumePlan(3, 16, 8).run_out(reach=8) is None  # the last piece runs to the end
+    assert plan.is_complete(1000) is False and ResumePlan(5, 16, 8, stop_segment=5).is_complete(0)
+
+
+def test_film_pieces_are_whole_segments_with_boundaries_near_cuts():
+    assert split(1000, 100, (), 400) == [(0, 5), (5, None)]
+    assert split(1000, 100, (590,), 400) == [(0, 6), (6, None)]  # moved onto the cut's segment boundary
+    assert split(1000, 100, (905,), 400) == [(0, 5), (5, None)]  # too far: stays
+    assert split(700, 100, (), 400) == [(0, None)]  # shorter than two pieces: one
+    assert split(10_000, 100, (), 1000) == [(i * 10, i * 10 + 10) for i in range(9)] + [(90, None)]
