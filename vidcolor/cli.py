@@ -10,16 +10,14 @@ inside the commands that need them, so `vidcolor --help` is instant.
 
 from __future__ import annotations
 
-import functools
 import sys
-import warnings
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from .errors import (Interrupted, VidcolorError, VidcolorWarning, exit_code_of, signal_received,
-                     stop_on_signals)
+from .errors import VidcolorError, exit_code_of
+from .exits import ends_in_one_line, fail as _fail, warn as _warn
 from .options import DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS
 
 app = typer.Typer(
@@ -52,53 +50,8 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
     _state["debug"] = debug
 
 
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"vidcolor: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _warn(message: str) -> None:
-    """One warning line on stderr, above any progress bar (never glued onto its line)."""
-    from tqdm import tqdm
-
-    tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
-
-
-def _show_warning(shown):
-    """warnings.showwarning for a command: the library's own warnings (VidcolorWarning) as one line."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, VidcolorWarning):
-            _warn(str(message))
-        else:
-            shown(message, category, filename, lineno, file, line)
-
-    return show
-
-
 def _command(function):
-    """A command whose library errors, Ctrl-C and SIGTERM become one line and an exit code (2 bad input,
-    3 output, 4 model, 130 Ctrl-C, 143 SIGTERM), wherever in the command they happen."""
-
-    @functools.wraps(function)
-    def command(*args, **kwargs):
-        with stop_on_signals(), warnings.catch_warnings():
-            warnings.showwarning = _show_warning(warnings.showwarning)
-            if _state["debug"]:
-                return function(*args, **kwargs)
-            try:
-                result = function(*args, **kwargs)
-            except VidcolorError as exc:
-                _fail(str(exc), exc.exit_code)
-            except KeyboardInterrupt as exc:
-                _fail(f"{getattr(exc, 'reason', 'interrupted')}; no partial output was kept", exit_code_of(exc))
-            lost = signal_received()
-            if lost is not None:  # a stop whose KeyboardInterrupt was swallowed on the way: still a stop
-                stop = Interrupted(lost)
-                _fail(f"{stop.reason} while finishing; what was written before the stop is complete", stop.exit_code)
-            return result
-
-    return app.command()(command)
+    return app.command()(ends_in_one_line(function, lambda: _state["debug"]))
 
 
 def _check_precision(precision: str) -> None:
