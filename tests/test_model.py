@@ -119,6 +119,8 @@ def test_precision_is_chosen_for_the_machine_or_as_asked(tmp_path, monkeypatch):
     loaded = load_colorizer(path, precision="float32")
     assert loaded.precision == "float32" and loaded.batch_size == (32 if gpus() else 8)  # 8 on a CPU
     assert all(layer.compute_dtype == "float32" for layer in loaded.model.layers[3:])
+    # the shipped model's first layers are its inputs and its encoder (a nested model): its own precision is told
+    assert load_colorizer(precision="mixed_bfloat16").precision == "mixed_bfloat16"
 
 
 def test_missing_weights_and_config_are_clear_errors(tmp_path):

@@ -1,5 +1,4 @@
-"""The colorizer seam: a model config, builders by architecture name, the Colorizer the
-pipeline talks to, and loading a weights file.
+"""The colorizer seam: a model config, architectures by name, the Colorizer, loading weights.
 
 Architectures (``ModelConfig.architecture``):
 - ``lite0_unet`` (default, shipped): Koalarization fusion on a pretrained EfficientNet-Lite0
@@ -345,10 +344,11 @@ class Colorizer:
 
 
 def dtype_policy_of(model) -> str:
-    """The dtype policy the model's layers compute in (the first layer after its inputs)."""
+    """The dtype policy its layers compute in (inputs and nested models say float32 whatever they hold)."""
     import keras
 
-    return next(layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)).dtype_policy.name
+    own = (layer for layer in model.layers if not isinstance(layer, (keras.layers.InputLayer, keras.Model)))
+    return next(own).dtype_policy.name
 
 
 def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None,
