@@ -19,8 +19,11 @@ except ImportError:  # not a POSIX system: outputs are not locked
     fcntl = None
 
 COLOR_TAG = "_color"
-FILM_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")  # containers the H.264 film writer fills
+FILM_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")  # containers a default H.264 output keeps
 FALLBACK_FILM_SUFFIX = ".mkv"  # Matroska holds H.264 with any sound or subtitles
+# The containers that hold each other output codec (README's table), the one a default output
+# name falls back to first. H.264 goes in any container that takes it (FFmpeg says at the start).
+CODEC_SUFFIXES = {"hevc": (".mkv", ".mp4", ".mov"), "ffv1": (".mkv", ".avi"), "prores": (".mov", ".mkv")}
 
 
 def colored_name(source: str | Path, folder: str | Path | None = None, suffix: str | None = None) -> Path:
@@ -29,16 +32,18 @@ def colored_name(source: str | Path, folder: str | Path | None = None, suffix: s
     return Path(folder if folder is not None else source.parent) / f"{source.stem}{COLOR_TAG}{suffix or source.suffix}"
 
 
-def film_suffix(source: str | Path) -> str:
-    """The source's suffix where vidcolor writes that container, else .mkv (.webm and .ogv cannot
-    hold H.264 at all; .mpg, .ts and others not with every sound a source has)."""
+def film_suffix(source: str | Path, codec: str = "h264") -> str:
+    """The source's suffix where vidcolor writes that container with `codec`, else .mkv (.mov for
+    ProRes): .webm and .ogv cannot hold H.264 at all; .mpg, .ts and others not with every sound a
+    source has; .mp4 no FFV1 or ProRes."""
     suffix = Path(source).suffix
-    return suffix if suffix.lower() in FILM_SUFFIXES else FALLBACK_FILM_SUFFIX
+    allowed = CODEC_SUFFIXES.get(codec, (FALLBACK_FILM_SUFFIX, *FILM_SUFFIXES))
+    return suffix if suffix.lower() in allowed else allowed[0]
 
 
-def colored_film_name(source: str | Path, folder: str | Path | None = None) -> Path:
+def colored_film_name(source: str | Path, folder: str | Path | None = None, codec: str = "h264") -> Path:
     """colored_name for a film, with its film_suffix."""
-    return colored_name(source, folder, film_suffix(source))
+    return colored_name(source, folder, film_suffix(source, codec))
 
 
 def is_colored_name(path: str | Path) -> bool:

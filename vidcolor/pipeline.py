@@ -30,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import OutputError, VidcolorError, raise_if_interrupted
-from .media import VideoInfo, check_output, decode_frames, probe_video
+from .media import OutputCodec, VideoInfo, check_output, choose_codec, decode_frames, frames_for, probe_video
+from .media.codecs import LABELS, wanted_codec
 from .options import RemasterOptions
 from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
@@ -48,11 +49,13 @@ class RemasterResult:
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
     resumed_frames: int = 0  # frames taken from the segments of an interrupted run
+    codec: str = ""  # the output's video codec ("H.264", "HEVC", "FFV1", "ProRes")
 
 
-def default_output(source: Path) -> Path:
-    """`<name>_color<ext>` beside the source; .mkv where vidcolor cannot write the source's container."""
-    return colored_film_name(source)
+def default_output(source: Path, codec: str = "h264") -> Path:
+    """`<name>_color<ext>` beside the source; .mkv (.mov for ProRes) where vidcolor cannot write
+    the source's container with `codec`."""
+    return colored_film_name(source, codec=codec)
 
 
 def remaster(
@@ -87,22 +90,27 @@ def remaster(
         (on_warning or tqdm.write)(message)
 
     if output is None:
-        output = default_output(source)
+        wanted = wanted_codec(options.film.codec, info)
+        output = default_output(source, wanted)
         if output.suffix != source.suffix:
-            warn(f"{source}: vidcolor does not write {source.suffix or 'suffix-less'} files; "
-                 f"writing {output.name} (Matroska) instead (-o chooses another name)")
+            warn(f"{source}: vidcolor does not write {LABELS[wanted]} video to {source.suffix or 'suffix-less'} "
+                 f"files; writing {output.name} instead (-o chooses another name)")
     output = Path(output)
+    # Fail on a codec the output's container cannot hold, an unwritable output or a container
+    # that cannot hold the sound now, not after colouring.
+    codec = choose_codec(options.film.codec, info, output)
     refuse_overwrite(output, options.run.force)
     if output.resolve() == source.resolve():
         raise OutputError(f"{output}: is the input itself; choose another output name")
-    # Fail on an unwritable output or a container that cannot hold the sound now, not after colouring.
+    info = frames_for(info, codec)
     checked = check_output(info, output, options.run.force)
     with output_lock(output):  # before the side folder is touched, and before the model loads
         refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
-        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started)
+        return _remaster_locked(source, output, info, codec, checked, options, colorizer, warn, warnings, resume,
+                                started)
 
 
-def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started):
+def _remaster_locked(source, output, info, codec, checked, options, colorizer, warn, warnings, resume, started):
     """remaster() once the output is this run's: load the model, colour into segments, join them."""
     if colorizer is None:
         from .model import load_colorizer
@@ -113,7 +121,7 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
     for message in checked.warnings:
         warn(message)
     segment_frames = segment_length(options.film.segment_frames, options.chunk_frames)
-    store = SegmentStore.open(output, fingerprint(source, _settings(options, colorizer, segment_frames)),
+    store = SegmentStore.open(output, fingerprint(source, _settings(options, colorizer, segment_frames, codec)),
                               resume=resume, warn=warn)
     clock = StageClock()
     kept = store.load_plan()
@@ -123,11 +131,11 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
     resume_plan = store.resume_plan(segment_frames, options.chunk_frames)
     try:
         with closing(plan):
-            _color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
-                        warn, clock)
+            _color_pass(source, output, checked.format_name, info, codec, plan, colorizer, options, store,
+                        resume_plan, warn, clock)
             plan.finish()
         raise_if_interrupted()  # a Ctrl-C that was lost on the way must not end in a finished film
-        frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output,
+        frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output, codec=codec,
                                                            force=options.run.force))
     except BaseException as error:
         finished = store.complete_segments()
@@ -141,13 +149,14 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
         raise
     store.remove()
     return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
-                          resumed_frames=resume_plan.resumed_frames)
+                          resumed_frames=resume_plan.resumed_frames, codec=codec.label)
 
 
-def _settings(options: RemasterOptions, colorizer, segment_frames: int) -> dict:
+def _settings(options: RemasterOptions, colorizer, segment_frames: int, codec: OutputCodec) -> dict:
     """The run's settings that shape its output (a resumed run must share them)."""
     model, film = options.model, options.film
     return {
+        "codec": [codec.name, codec.depth, codec.chroma, codec.profile],
         "render_size": model.render_size, "batch_size": model.batch_size, "key_interval": film.key_interval,
         "smooth": film.smooth, "precision": colorizer.precision,
         "smooth_strength": film.smooth_strength, "smooth_radius": film.smooth_radius, "crf": film.crf,
@@ -155,8 +164,9 @@ def _settings(options: RemasterOptions, colorizer, segment_frames: int) -> dict:
     }
 
 
-def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, plan: ShotPlan, colorizer,
-                options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock) -> None:
+def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, codec: OutputCodec, plan: ShotPlan,
+                colorizer, options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn,
+                clock: StageClock) -> None:
     """Second pass, for the frames no finished segment holds: the stages (stages.py) in four
     threads joined by bounded queues: decode -> model (this thread) -> per-shot hook and
     smoothing -> upsample and encode into segments. The model's thread does nothing else, so it
@@ -171,7 +181,7 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, p
     start, warm_up = resume.start, resume.warm_up(smooth.reach)
     bar = tqdm(total=info.frame_count or None, initial=start, desc=f"coloring {source.name}",
                unit="frame", disable=not options.run.progress)
-    writer = SegmentWriter(store, info, output, format_name, crf=film.crf, preset=film.preset,
+    writer = SegmentWriter(store, info, output, format_name, codec=codec, crf=film.crf, preset=film.preset,
                            segment_frames=resume.segment_frames, first_segment=resume.first_segment,
                            last_pts=resume.last_pts)
     encode = EncodeStage(info, writer, clock, on_frame=lambda: bar.update(1))

@@ -1,11 +1,14 @@
-"""Films in and out: the one place that uses PyAV. read.py probes and decodes; encode.py is the
-encoder; write.py checks outputs and writes films with the source's other streams; streams.py
-says which stream is which and what of them an output keeps."""
+"""Films in and out: the one place that uses PyAV. read.py probes and decodes; codecs.py chooses
+the output codec and its settings; encode.py is the encoder; write.py checks outputs and writes
+films with the source's other streams; streams.py says which stream is which and what of them an
+output keeps."""
 
+from .codecs import OutputCodec, choose_codec, frames_for
 from .encode import VideoEncoder, encoder_threads
 from .read import VideoInfo, YuvFrame, decode_frames, decode_small_luma, library_versions, probe_video
+from .streams import first_field
 from .write import WRITE_ERRORS, OutputCheck, PacketRemuxer, VideoWriter, check_output
 
 __all__ = ["VideoInfo", "YuvFrame", "decode_frames", "decode_small_luma", "library_versions", "probe_video",
            "WRITE_ERRORS", "OutputCheck", "PacketRemuxer", "VideoEncoder", "VideoWriter", "check_output",
-           "encoder_threads"]
+           "encoder_threads", "OutputCodec", "choose_codec", "frames_for", "first_field"]
