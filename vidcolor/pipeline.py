@@ -177,7 +177,7 @@ def _color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, c
     color = ColorStage(info, plan, colorizer, options.model.render_size, film.key_interval, chunk, clock)
     hook = ShotHook()
     smooth = SmoothStage(film.smooth_strength if film.smooth else 0.0, film.smooth_radius, film.key_interval,
-                         colorizer.output_stride, clock)
+                         colorizer.output_stride, clock, pictures_per_frame=1 if color.fields is None else 2)
     start, warm_up = resume.start, resume.warm_up(smooth.reach)
     bar = tqdm(total=info.frame_count or None, initial=start, desc=f"coloring {source.name}",
                unit="frame", disable=not options.run.progress)
