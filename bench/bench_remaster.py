@@ -2,6 +2,7 @@
 
     python bench/bench_remaster.py [--seconds 20] [--sizes 480p,1080p] [--repeats 2] [--film GREY.mp4]
                                    [--weights PATH] [--render-size N] [--key-interval N] [--batch-size N] [--preset P]
+                                   [--codec C]
 
 Makes grey films (the shipped sample scaled to 640x480 and 1920x1080, looped,
 with an AAC soundtrack), then alternates, in one run on one machine:
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--key-interval", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--preset", default=None)
+    parser.add_argument("--codec", default=None, help="the output codec (vidcolor's own output only)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / ".films")
     args = parser.parse_args()
     if not shutil.which("ffmpeg"):
@@ -94,29 +96,31 @@ def main() -> None:
 
     from vidcolor.model import load_colorizer
     from vidcolor.options import RemasterOptions
+    from vidcolor.outputs import film_suffix
     from vidcolor.pipeline import remaster
 
     start = time.perf_counter()
     colorizer = load_colorizer(args.weights)
     load_seconds = time.perf_counter() - start
-    overrides = {k: getattr(args, k) for k in ("render_size", "key_interval", "batch_size", "preset")
+    overrides = {k: getattr(args, k) for k in ("render_size", "key_interval", "batch_size", "preset", "codec")
                  if getattr(args, k) is not None}
     options = RemasterOptions.of(progress=False, force=True, **overrides)
     print(f"model load: {load_seconds:.1f} s; options: render_size={options.model.render_size} "
           f"key_interval={options.film.key_interval} batch={options.model.batch_size} preset={options.film.preset} "
-          f"crf={options.film.crf}")
+          f"crf={options.film.crf} codec={options.film.codec}")
+    suffix = film_suffix("grey.mp4", options.film.codec if options.film.codec != "auto" else "h264")
     films = {name: make_grey_film(args.workdir / f"grey_{name}_{int(args.seconds)}s.mp4", SIZES[name], args.seconds)
              for name in filter(None, args.sizes.split(","))}
     films |= {film.stem: film for film in args.film}
     report = {}
     for name, grey in films.items():
         if not report:  # warm-up: TensorFlow traces the model on its first calls
-            remaster(grey, args.workdir / "warmup.mp4", options, colorizer=colorizer)
+            remaster(grey, args.workdir / f"warmup{suffix}", options, colorizer=colorizer)
         ref_times, ours, results = [], [], []
         for _ in range(args.repeats):
             ref_times.append(time_ffmpeg(grey, args.workdir / f"ref_{name}.mp4"))
             t0 = time.perf_counter()
-            results.append(remaster(grey, args.workdir / f"out_{name}.mp4", options, colorizer=colorizer))
+            results.append(remaster(grey, args.workdir / f"out_{name}{suffix}", options, colorizer=colorizer))
             ours.append(time.perf_counter() - t0)
         frames = results[-1].frames
         ref, mine = statistics.median(ref_times), statistics.median(ours)

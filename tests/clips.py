@@ -263,6 +263,21 @@ class ColorizerWrapper:
         return getattr(self.real, name)
 
 
+class StopsAt(ColorizerWrapper):
+    """Raises `error` at the n-th model call: KeyboardInterrupt as Ctrl-C would, in the model's thread,
+    or a failure of the model (what was coloured before it is finished into segments)."""
+
+    def __init__(self, real, call: int, error: BaseException | type[BaseException] = KeyboardInterrupt):
+        super().__init__(real)
+        self.call, self.calls, self.error = call, 0, error
+
+    def predict_ab(self, light, embedding, hints=None):
+        self.calls += 1
+        if self.calls == self.call:
+            raise self.error
+        return self.real.predict_ab(light, embedding, hints)
+
+
 class RecordingColorizer(ColorizerWrapper):
     """Wraps a colorizer and keeps the lightness of every frame it is asked to colour."""
 

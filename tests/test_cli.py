@@ -34,7 +34,9 @@ def test_option_and_input_checks_answer_without_keras(tmp_path):
              (["train", str(tmp_path), str(tmp_path / "run"), "--crop", "30"], 2),
              (["remaster", str(film), "--precision", "half"], 2), (["remaster", str(film), "-w", missing_weights], 4),
              (["remaster", str(film), "--preset", "nonsense"], 2),
-             (["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--preset", "nonsense"], 2)]
+             (["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--preset", "nonsense"], 2),
+             (["remaster", str(film), "--codec", "vp9"], 2),
+             (["remaster", str(film), "--codec", "prores", "-o", str(tmp_path / "out.mp4")], 2)]
     code = ("import json, sys; from typer.testing import CliRunner; from vidcolor.cli import app\n"
             "for args in json.loads(sys.argv[1]):\n"
             "    r = CliRunner().invoke(app, args)\n"

@@ -7,7 +7,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from clips import ColorizerWrapper
+from clips import StopsAt
 
 from vidcolor.options import RemasterOptions
 from vidcolor.pipeline import remaster
@@ -41,20 +41,6 @@ def write_film(path: Path, frames: list[np.ndarray]) -> Path:
 def video_packets(path: Path) -> list[tuple[bytes, int, int]]:
     with av.open(str(path)) as c:
         return [(bytes(p), p.pts, p.dts) for p in c.demux(video=0) if p.size]
-
-
-class StopsAt(ColorizerWrapper):
-    """Raises KeyboardInterrupt at the n-th model call (as Ctrl-C would, in the model's thread)."""
-
-    def __init__(self, real, call: int):
-        super().__init__(real)
-        self.call, self.calls = call, 0
-
-    def predict_ab(self, light, embedding, hints=None):
-        self.calls += 1
-        if self.calls == self.call:
-            raise KeyboardInterrupt
-        return self.real.predict_ab(light, embedding, hints)
 
 
 @pytest.fixture(scope="module")

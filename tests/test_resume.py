@@ -158,8 +158,8 @@ def test_ctrl_c_keeps_finished_segments_and_other_settings_start_over(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name, "film.mp4"]  # no output, no temp file
     names = sorted(p.name for p in folder.iterdir())  # segment 1 too, if the encoder got to it before the stop
     assert names[:5] == ["embeddings.npy", "fingerprint.json", "plan.json",
-                         "segment-000000.h264", "segment-000000.json"]
-    assert set(names[5:]) <= {"segment-000001.h264", "segment-000001.json"}  # the unfinished one is removed
+                         "segment-000000.json", "segment-000000.packets"]
+    assert set(names[5:]) <= {"segment-000001.json", "segment-000001.packets"}  # the unfinished one is removed
 
     warnings: list[str] = []
     colorizer.frames = 0

@@ -31,7 +31,8 @@ from tqdm import tqdm
 from .errors import InputError, ModelError, OutputError, VidcolorError
 from .images import IMAGE_SUFFIXES
 from .manifest import ALREADY_DONE, MANIFEST_NAME, NOT_MEDIA, BatchRow, Recorder, done_outputs, read_manifest
-from .media import probe_video
+from .media import VideoInfo, probe_video
+from .media.codecs import wanted_codec
 from .outputs import colored_name, film_suffix
 from .options import RemasterOptions
 from .pipeline import remaster
@@ -107,14 +108,15 @@ def plan_batch(src_dir: str | Path, out_dir: str | Path, options: RemasterOption
             items.append(BatchItem(source, done[source], latest[source].get("kind", "?"), SKIP, ALREADY_DONE))
             continue
         try:
-            kind = detect_kind(path)
+            kind, info = detect_kind(path)
         except Exception as exc:  # noqa: BLE001 - an odd file must not end an overnight batch
             items.append(BatchItem(source, None, "other", FAIL, error_line(path, exc)))
             continue
         if kind == "other":
             items.append(BatchItem(source, None, kind, SKIP, NOT_MEDIA))
             continue
-        output = _claim(rel, output_suffix(rel, kind), claimed)
+        codec = wanted_codec(options.film.codec, info) if info is not None else "h264"
+        output = _claim(rel, output_suffix(rel, kind, codec), claimed)
         items.append(BatchItem(source, output, kind, REDO if source in done else COLOR))
     return BatchPlan(BatchJob(src_dir, out_dir, options), tuple(items),
                      tuple(Path(os.path.relpath(f, src_dir)).as_posix() for f in unreadable))
@@ -149,28 +151,28 @@ def _decodes_as_image(path: Path) -> bool:
         cv2.utils.logging.setLogLevel(level)
 
 
-def detect_kind(path: Path) -> str:
-    """'still', 'video' or 'other', by content; the suffix only decides what an unreadable file was meant to be."""
+def detect_kind(path: Path) -> tuple[str, VideoInfo | None]:
+    """'still', 'video' or 'other', by content, and a readable film's VideoInfo; the suffix only
+    decides what an unreadable file was meant to be."""
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES and _decodes_as_image(path):
-        return "still"
+        return "still", None
     try:
-        probe_video(path)
-        return "video"
+        return "video", probe_video(path)
     except InputError:
         pass
     if suffix in VIDEO_SUFFIXES:
-        return "video"  # damaged: remaster() will say why
-    return "still" if suffix in IMAGE_SUFFIXES else "other"
+        return "video", None  # damaged: remaster() will say why
+    return ("still" if suffix in IMAGE_SUFFIXES else "other"), None
 
 
-def output_suffix(rel: Path, kind: str) -> str:
-    """The source's suffix if a file of its kind can be written with it; else .png (stills) or
-    outputs.film_suffix's .mkv (films)."""
+def output_suffix(rel: Path, kind: str, codec: str = "h264") -> str:
+    """The source's suffix if a file of its kind can be written with it (a film with `codec`);
+    else .png (stills) or outputs.film_suffix's (films: .mkv, or .mov for ProRes)."""
     suffix = rel.suffix
     if kind == "still" and not (suffix and cv2.haveImageWriter("x" + suffix.lower())):
         return ".png"
-    return film_suffix(rel) if kind == "video" else suffix
+    return film_suffix(rel, codec) if kind == "video" else suffix
 
 
 def _claim(rel: Path, suffix: str, claimed: dict[str, str]) -> str:

@@ -18,7 +18,7 @@ import typer
 
 from .errors import VidcolorError, exit_code_of
 from .exits import ends_in_one_line, fail as _fail, warn as _warn
-from .options import DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS
+from .options import CODECS, DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS
 
 app = typer.Typer(
     add_completion=False,
@@ -39,8 +39,10 @@ PrecisionOption = typer.Option("auto", "--precision", help="Model arithmetic: au
                                "mixed_float16 (auto: bf16 on CPUs that have it, mixed precision on GPUs).")
 SmoothOption = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots.")
 SmoothStrengthOption = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average.")
-CrfOption = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better, bigger).")
-PresetOption = typer.Option("veryfast", "--preset", help=f"x264 speed preset ({', '.join(X264_PRESETS)}).")
+CrfOption = typer.Option(18, "--crf", min=0, max=51, help="H.264/HEVC quality (lower = better, bigger; 0 = lossless).")
+PresetOption = typer.Option("veryfast", "--preset", help=f"H.264/HEVC speed preset ({', '.join(X264_PRESETS)}).")
+CodecOption = typer.Option("auto", "--codec", help=f"Output video codec: {', '.join(CODECS)} (auto: FFV1 and ProRes "
+                           "masters and 10-bit HEVC stay what they are, the rest becomes H.264).")
 RecolorAllOption = typer.Option(False, "--recolor-all", help="Colour the shots that are in colour already too "
                                 "(by default they are left as they are).")
 
@@ -61,24 +63,27 @@ def _check_precision(precision: str) -> None:
         _fail(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}", 2)
 
 
-def _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset, force,
-                  weights, quiet, recolor_all=False):
+def _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset, codec,
+                  force, weights, quiet, recolor_all=False):
     """The RemasterOptions of the remaster and batch commands, from their shared options."""
     from .options import RemasterOptions
 
     _check_precision(precision)
     if preset not in X264_PRESETS:
         _fail(f"--preset {preset}: must be one of {', '.join(X264_PRESETS)}", 2)
+    if codec not in CODECS:
+        _fail(f"--codec {codec}: must be one of {', '.join(CODECS)}", 2)
     return RemasterOptions.of(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
-                           smooth_strength=smooth_strength, crf=crf, preset=preset, force=force, weights=weights,
-                           precision=precision, progress=not quiet, recolor_all=recolor_all)
+                           smooth_strength=smooth_strength, crf=crf, preset=preset, codec=codec, force=force,
+                           weights=weights, precision=precision, progress=not quiet, recolor_all=recolor_all)
 
 
 @_command
 def remaster(
     source: Path = typer.Argument(..., help="Black-and-white film (any container FFmpeg reads)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file; default <name>_color<ext> beside the input "
-                                          "(.mkv where vidcolor does not write the input's container)."),
+                                          "(.mkv, or .mov for ProRes, where the input's container cannot hold the "
+                                          "output's codec)."),
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
     key_interval: int = KeyIntervalOption,
@@ -88,6 +93,7 @@ def remaster(
     smooth_strength: float = SmoothStrengthOption,
     crf: int = CrfOption,
     preset: str = PresetOption,
+    codec: str = CodecOption,
     force: bool = ForceOption,
     resume: bool = typer.Option(False, "--resume", help="Go on from the finished segments of an interrupted run "
                                 "with the same settings (kept beside the output), instead of starting over."),
@@ -103,7 +109,7 @@ def remaster(
     from .segments import parts_folder
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            force, weights, quiet, recolor_all)
+                            codec, force, weights, quiet, recolor_all)
     directed = read_direction(direction) if direction is not None else None
     try:
         result = run_remaster(source, output, options, resume=resume, on_warning=_warn, direction=directed)
@@ -114,7 +120,7 @@ def remaster(
                   "rerun with --resume to go on", exit_code_of(exc))
         raise
     resumed = f", {result.resumed_frames} resumed" if result.resumed_frames else ""
-    typer.echo(f"{result.output}  ({result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
+    typer.echo(f"{result.output}  ({result.codec}, {result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
                f"{result.frames / max(result.seconds, 1e-9):.1f} fps)")
     if result.kept_shots:
         shots = ", ".join(map(str, result.kept_shots))
@@ -191,6 +197,7 @@ def batch(
     smooth_strength: float = SmoothStrengthOption,
     crf: int = CrfOption,
     preset: str = PresetOption,
+    codec: str = CodecOption,
     force: bool = typer.Option(False, "--force", "-f", help="Redo files already done and overwrite existing outputs."),
     recolor_all: bool = RecolorAllOption,
     quiet: bool = QuietOption,
@@ -207,7 +214,7 @@ def batch(
     from .batch import MANIFEST_NAME, format_summary, run_batch
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            force, weights, quiet, recolor_all)
+                            codec, force, weights, quiet, recolor_all)
     executor = None
     if ray is not None:
         from .ray_batch import SPLIT_FRAMES, WORKER_CPUS, RayExecutor, import_ray

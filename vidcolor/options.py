@@ -12,6 +12,9 @@ DEFAULT_RENDER_SIZE = 224
 # x264's speed presets, fastest first (a fixed list: anything else fails only when the encoder opens)
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
+# Output video codecs (media/codecs.py); auto keeps the source's class: FFV1 and ProRes masters stay
+# what they are, a 10-bit HEVC film stays HEVC, anything else becomes H.264.
+CODECS = ("auto", "h264", "hevc", "ffv1", "prores")
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,17 @@ class FilmSettings:
     smooth: bool = True
     smooth_strength: float = 0.6
     smooth_radius: int = 2
-    crf: int = 18
-    preset: str = "veryfast"
+    crf: int = 18  # x264/x265 quality (0: lossless); FFV1 is always lossless, ProRes has its profile
+    preset: str = "veryfast"  # x264/x265 speed preset
+    codec: str = "auto"  # CODECS
     segment_frames: int = 512  # frames per resumable segment; rounded up to a whole number of chunks
     recolor_all: bool = False  # colour the shots that are in colour already too (truecolor.py), instead of keeping them
 
     def __post_init__(self):
         if self.preset not in X264_PRESETS:
             raise ValueError(f"preset {self.preset!r}: must be one of {', '.join(X264_PRESETS)}")
+        if self.codec not in CODECS:
+            raise ValueError(f"codec {self.codec!r}: must be one of {', '.join(CODECS)}")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,11 @@ except ImportError:  # not a POSIX system: outputs are not locked
 
 COLOR_TAG = "_color"
 SHOTS_TAG, DIRECTION_TAG = "_shots", "_direction"  # `vidcolor shots`: its contact sheet (.png) and direction file (.toml)
-FILM_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")  # containers the H.264 film writer fills
+FILM_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")  # containers a default H.264 output keeps
 FALLBACK_FILM_SUFFIX = ".mkv"  # Matroska holds H.264 with any sound or subtitles
+# The containers that hold each other output codec (README's table), the one a default output
+# name falls back to first. H.264 goes in any container that takes it (FFmpeg says at the start).
+CODEC_SUFFIXES = {"hevc": (".mkv", ".mp4", ".mov"), "ffv1": (".mkv", ".avi"), "prores": (".mov", ".mkv")}
 
 
 def tagged_name(source: str | Path, tag: str, folder: str | Path | None = None, suffix: str | None = None) -> Path:
@@ -40,16 +43,18 @@ def shots_names(source: str | Path, folder: str | Path | None = None) -> tuple[P
     return tagged_name(source, SHOTS_TAG, folder, ".png"), tagged_name(source, DIRECTION_TAG, folder, ".toml")
 
 
-def film_suffix(source: str | Path) -> str:
-    """The source's suffix where vidcolor writes that container, else .mkv (.webm and .ogv cannot
-    hold H.264 at all; .mpg, .ts and others not with every sound a source has)."""
+def film_suffix(source: str | Path, codec: str = "h264") -> str:
+    """The source's suffix where vidcolor writes that container with `codec`, else .mkv (.mov for
+    ProRes): .webm and .ogv cannot hold H.264 at all; .mpg, .ts and others not with every sound a
+    source has; .mp4 no FFV1 or ProRes."""
     suffix = Path(source).suffix
-    return suffix if suffix.lower() in FILM_SUFFIXES else FALLBACK_FILM_SUFFIX
+    allowed = CODEC_SUFFIXES.get(codec, (FALLBACK_FILM_SUFFIX, *FILM_SUFFIXES))
+    return suffix if suffix.lower() in allowed else allowed[0]
 
 
-def colored_film_name(source: str | Path, folder: str | Path | None = None) -> Path:
+def colored_film_name(source: str | Path, folder: str | Path | None = None, codec: str = "h264") -> Path:
     """colored_name for a film, with its film_suffix."""
-    return colored_name(source, folder, film_suffix(source))
+    return colored_name(source, folder, film_suffix(source, codec))
 
 
 def is_colored_name(path: str | Path) -> bool:

@@ -23,12 +23,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .batch import BatchItem, BatchJob, ItemResult
 from .errors import OutputError
-from .media import probe_video
+from .media import OutputCodec, VideoInfo, choose_codec, frames_for, probe_video
 from .options import RemasterOptions
 from .pipeline import claimed_output, color_pass, segment_settings
 from .segments import ResumePlan, SegmentStore, join_segments, parts_folder
@@ -51,10 +52,11 @@ def scan_film(item: BatchItem, job: BatchJob, colorizer, *, warn: Callable[[str]
     """A worker's first step on a long film: its side folder (reused if it was made with the same
     settings, unless --force) and its shot plan, scanned once and saved there."""
     source, output = job.src_dir / item.source, job.out_dir / item.output
-    options, segment_frames, prints = segment_settings(source, job.options, colorizer)
+    codec, info = output_frames(source, output, job)
+    options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
     store = SegmentStore.open(output, prints, resume=not options.run.force, warn=warn)
     if store.load_plan() is None:
-        with ShotPlan.scan(source, probe_video(source), colorizer, on_warning=warn) as plan:
+        with ShotPlan.scan(source, info, colorizer, on_warning=warn) as plan:
             plan.finish()
             store.save_plan(plan.cuts, np.asarray(plan.embeddings), plan.frames, plan.colors)
     cuts, _, frames, _ = store.load_plan()
@@ -67,7 +69,8 @@ def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, 
     are finished now (for the last piece, up to the end of the film)."""
     source, output = job.src_dir / item.source, job.out_dir / item.output
     first, stop = piece
-    options, segment_frames, prints = segment_settings(source, job.options, colorizer)
+    codec, info = output_frames(source, output, job)
+    options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
     store = SegmentStore.reopen(output, prints)
     kept = store.load_plan()
     if kept is None:
@@ -77,9 +80,17 @@ def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, 
     resume = ResumePlan(first + len(made), segment_frames, options.chunk_frames,
                         before[-1].last_pts if before else None, stop_segment=stop)
     with ShotPlan.saved(*kept) as plan:
-        color_pass(source, output, format_name, probe_video(source), plan, colorizer, options, store, resume, warn,
+        color_pass(source, output, format_name, info, codec, plan, colorizer, options, store, resume, warn,
                    StageClock(), on_frame)
     return len(store.finished(first, stop))
+
+
+def output_frames(source: Path, output: Path, job: BatchJob) -> tuple[OutputCodec, VideoInfo]:
+    """The film's output codec and its frames as that codec takes them: each worker works them out
+    as remaster() does (pipeline.claimed_output), from the same settings."""
+    info = probe_video(source)
+    codec = choose_codec(job.options.film.codec, info, output)
+    return codec, frames_for(info, codec)
 
 
 def split(frames: int, segment_frames: int, cuts: tuple[int, ...], piece_frames: int) -> list[Piece]:
@@ -115,6 +126,8 @@ class SplitFilm:
         self.waiting: set[Piece] = set()  # pieces handed out or queued, not yet finished
         self.segments = 0  # segments the film has: known once its last piece is finished
         self.format_name = ""
+        self.codec: OutputCodec | None = None  # these three once claimed
+        self.info: VideoInfo | None = None
         self._held = contextlib.ExitStack()
 
     @property
@@ -131,8 +144,8 @@ class SplitFilm:
             self.output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{self.output}: cannot create its folder ({exc.strerror or exc})") from None
-        checked = self._held.enter_context(claimed_output(self.source, self.output, probe_video(self.source),
-                                                          self.options.run.force))
+        checked, self.codec, self.info = self._held.enter_context(
+            claimed_output(self.source, self.output, probe_video(self.source), self.options))
         self.format_name = checked.format_name
         for message in checked.warnings:
             self.warn(message)
@@ -162,7 +175,7 @@ class SplitFilm:
         if len(segments) != self.segments:
             raise OutputError(f"{self.output}: cannot join it: {len(segments)} of its {self.segments} segments "
                               f"are in {store.folder}")
-        frames = join_segments(segments, probe_video(self.source), self.output, force=self.options.run.force)
+        frames = join_segments(segments, self.info, self.output, codec=self.codec, force=self.options.run.force)
         store.remove()
         return frames
 

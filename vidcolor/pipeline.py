@@ -32,7 +32,9 @@ from tqdm import tqdm
 from .direction import Direction, read_direction
 from .director import ShotDirector
 from .errors import OutputError, VidcolorError, raise_if_interrupted
-from .media import OutputCheck, Timeline, VideoInfo, check_output, decode_frames, encoder_time_base, probe_video
+from .media import (OutputCheck, OutputCodec, Timeline, VideoInfo, check_output, choose_codec, decode_frames,
+                    encoder_time_base, first_field, frames_for, probe_video)
+from .media.codecs import LABELS, wanted_codec
 from .options import RemasterOptions
 from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
@@ -51,11 +53,13 @@ class RemasterResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
     resumed_frames: int = 0  # frames taken from the segments of an interrupted run
     kept_shots: list[int] = field(default_factory=list)  # shots (from 1) left as they were: in colour already
+    codec: str = ""  # the output's video codec ("H.264", "HEVC", "FFV1", "ProRes")
 
 
-def default_output(source: Path) -> Path:
-    """`<name>_color<ext>` beside the source; .mkv where vidcolor cannot write the source's container."""
-    return colored_film_name(source)
+def default_output(source: Path, codec: str = "h264") -> Path:
+    """`<name>_color<ext>` beside the source; .mkv (.mov for ProRes) where vidcolor cannot write
+    the source's container with `codec`."""
+    return colored_film_name(source, codec=codec)
 
 
 def remaster(
@@ -101,32 +105,37 @@ def remaster(
         (on_warning or tqdm.write)(message)
 
     if output is None:
-        output = default_output(source)
+        wanted = wanted_codec(options.film.codec, info)
+        output = default_output(source, wanted)
         if output.suffix != source.suffix:
-            warn(f"{source}: vidcolor does not write {source.suffix or 'suffix-less'} files; "
-                 f"writing {output.name} (Matroska) instead (-o chooses another name)")
+            warn(f"{source}: vidcolor does not write {LABELS[wanted]} video to {source.suffix or 'suffix-less'} "
+                 f"files; writing {output.name} instead (-o chooses another name)")
     output = Path(output)
-    with claimed_output(source, output, info, options.run.force) as checked:
-        return _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started,
-                                on_frame, direction)
+    with claimed_output(source, output, info, options) as (checked, codec, info):
+        return _remaster_locked(source, output, info, codec, checked, options, colorizer, warn, warnings, resume,
+                                started, on_frame, direction)
 
 
 @contextmanager
-def claimed_output(source: Path, output: Path, info: VideoInfo, force: bool) -> Iterator[OutputCheck]:
-    """What a film's output must pass before any colouring (not there unless force, not the input,
-    writable, able to hold the sound), then the output's lock, held for the block: another run
-    to the same output fails at once instead of touching its segments."""
-    refuse_overwrite(output, force)
+def claimed_output(source: Path, output: Path, info: VideoInfo,
+                   options: RemasterOptions) -> Iterator[tuple[OutputCheck, OutputCodec, VideoInfo]]:
+    """What a film's output must pass before any colouring (a codec its container holds, not there
+    unless force, not the input, writable, able to hold the sound), then the output's lock, held
+    for the block: another run to the same output fails at once instead of touching its segments.
+    Yields the check, the output codec, and the source's info as that codec's frames will be."""
+    codec = choose_codec(options.film.codec, info, output)
+    refuse_overwrite(output, options.run.force)
     if output.resolve() == source.resolve():
         raise OutputError(f"{output}: is the input itself; choose another output name")
-    checked = check_output(info, output, force)
+    info = frames_for(info, codec)
+    checked = check_output(info, output, options.run.force)
     with output_lock(output):  # before the side folder is touched, and before the model loads
-        refuse_overwrite(output, force)  # a run that held the lock may have finished it
-        yield checked
+        refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
+        yield checked, codec, info
 
 
-def _remaster_locked(source, output, info, checked, options, colorizer, warn, warnings, resume, started, on_frame,
-                     direction):
+def _remaster_locked(source, output, info, codec, checked, options, colorizer, warn, warnings, resume, started,
+                     on_frame, direction):
     """remaster() once the output is this run's: load the model, colour into segments, join them."""
     if colorizer is None:
         from .model import load_colorizer
@@ -134,7 +143,7 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
         colorizer = load_colorizer(options.model.weights, precision=options.model.precision)
     for message in checked.warnings:
         warn(message)
-    options, segment_frames, prints = segment_settings(source, options, colorizer, direction)
+    options, segment_frames, prints = segment_settings(source, options, colorizer, codec, direction)
     store = SegmentStore.open(output, prints, resume=resume, warn=warn)
     clock = StageClock()
     kept = store.load_plan()
@@ -145,12 +154,12 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
     try:
         with closing(plan):
             director = ShotDirector(plan, colorizer, direction, options.film.recolor_all)
-            color_pass(source, output, checked.format_name, info, plan, colorizer, options, store, resume_plan,
-                       warn, clock, on_frame, director)
+            color_pass(source, output, checked.format_name, info, codec, plan, colorizer, options, store,
+                       resume_plan, warn, clock, on_frame, director)
             plan.finish()
             kept_shots = [shot + 1 for shot in range(plan.shots) if director.choice(shot).automatic]
         raise_if_interrupted()  # a Ctrl-C that was lost on the way must not end in a finished film
-        frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output,
+        frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output, codec=codec,
                                                            force=options.run.force))
     except BaseException as error:
         finished = store.complete_segments()
@@ -164,10 +173,10 @@ def _remaster_locked(source, output, info, checked, options, colorizer, warn, wa
         raise
     store.remove()
     return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
-                          resumed_frames=resume_plan.resumed_frames, kept_shots=kept_shots)
+                          resumed_frames=resume_plan.resumed_frames, kept_shots=kept_shots, codec=codec.label)
 
 
-def segment_settings(source: Path, options: RemasterOptions, colorizer,
+def segment_settings(source: Path, options: RemasterOptions, colorizer, codec: OutputCodec,
                      direction: Direction | None = None) -> tuple[RemasterOptions, int, dict]:
     """The run's options with the colorizer's batch size settled, its frames per segment, and the
     fingerprint of its segments: the settings that shape the output, which a resumed run (or
@@ -177,6 +186,7 @@ def segment_settings(source: Path, options: RemasterOptions, colorizer,
     segment_frames = segment_length(options.film.segment_frames, options.chunk_frames)
     model, film = options.model, options.film
     return options, segment_frames, fingerprint(source, {
+        "codec": [codec.name, codec.depth, codec.chroma, codec.profile],
         "render_size": model.render_size, "batch_size": model.batch_size, "key_interval": film.key_interval,
         "smooth": film.smooth, "precision": colorizer.precision, "recolor_all": film.recolor_all,
         "smooth_strength": film.smooth_strength, "smooth_radius": film.smooth_radius, "crf": film.crf,
@@ -185,8 +195,8 @@ def segment_settings(source: Path, options: RemasterOptions, colorizer,
     })
 
 
-def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, plan: ShotPlan, colorizer,
-               options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock,
+def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, codec: OutputCodec, plan: ShotPlan,
+               colorizer, options: RemasterOptions, store: SegmentStore, resume: ResumePlan, warn, clock: StageClock,
                on_frame: Callable[[], None] | None = None, director: ShotDirector | None = None) -> None:
     """Second pass, for the segments `resume` asks for: the stages (stages.py) in four
     threads joined by bounded queues: decode -> model (this thread) -> per-shot hook and
@@ -196,7 +206,8 @@ def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, pl
         return  # every frame is in a segment already
     chunk, film = options.chunk_frames, options.film
     smooth = SmoothStage(film.smooth_strength if film.smooth else 0.0, film.smooth_radius, film.key_interval,
-                         colorizer.output_stride, clock)
+                         colorizer.output_stride, clock,
+                         pictures_per_frame=1 if first_field(info.field_order) is None else 2)
     start, stop = resume.start, resume.stop
     warm_up = resume.warm_up(smooth.reach, plan.shot_start(plan.shot_of(start)) if start else 0)
     run_out = resume.run_out(smooth.reach, None if stop is None else plan.next_cut(stop))
@@ -205,7 +216,7 @@ def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, pl
                        first_frame=warm_up)
     bar = tqdm(total=info.frame_count or None, initial=start, desc=f"coloring {source.name}",
                unit="frame", disable=not options.run.progress)
-    writer = SegmentWriter(store, info, output, format_name, crf=film.crf, preset=film.preset,
+    writer = SegmentWriter(store, info, output, format_name, codec=codec, crf=film.crf, preset=film.preset,
                            segment_frames=resume.segment_frames, first_segment=resume.first_segment,
                            last_pts=resume.last_pts)
     # A piece of a film that starts where no finished segment tells its timeline replays the frames before it.

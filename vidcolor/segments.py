@@ -8,7 +8,7 @@ the whole length), and the folder is removed. After a crash, kill -9 or Ctrl-C,
 a run with resume=True reuses a folder made from the same source with the same
 settings: its shot plan and every complete segment, so only the rest is coloured.
 
-A segment holds its encoder's packets as they came out (bytes in a .h264 file,
+A segment holds its encoder's packets as they came out (bytes in a .packets file,
 pts/dts/duration/key flag in a .json index written last): with no container in
 between, the timestamps come back exactly as the encoder made them.
 """
@@ -28,7 +28,7 @@ import numpy as np
 
 from . import __version__
 from .errors import OutputError
-from .media import WRITE_ERRORS, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
+from .media import WRITE_ERRORS, OutputCodec, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
 from .outputs import atomic_path
 from .truecolor import ShotColor
 
@@ -36,8 +36,9 @@ FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
 EMBEDDINGS = "embeddings.npy"
 # How segments are encoded (2: exact sizes, 4:4:4 for odd ones, no macroblock tree; 3: a 10-bit
-# source's at 10 bits, 8-bit ones as in 2); segments of another format are not reused.
-SEGMENT_FORMAT = 3
+# source's at 10 bits, 8-bit ones as in 2; 4: the output codec's packets, interlaced films coloured
+# per field); segments of another format are not reused.
+SEGMENT_FORMAT = 4
 
 
 def parts_folder(output: Path) -> Path:
@@ -209,7 +210,7 @@ class SegmentStore:
 
     def paths(self, index: int) -> tuple[Path, Path]:
         stem = self.folder / f"segment-{index:06d}"
-        return stem.with_suffix(".h264"), stem.with_suffix(".json")
+        return stem.with_suffix(".packets"), stem.with_suffix(".json")
 
     def _read_segment(self, index: int) -> Segment | None:
         data, meta_path = self.paths(index)
@@ -232,10 +233,11 @@ class SegmentWriter:
     run in another thread than the constructor; abort() removes the unfinished segment.
     """
 
-    def __init__(self, store: SegmentStore, source: VideoInfo, output: Path, format_name: str, *, crf: int,
-                 preset: str, segment_frames: int, first_segment: int, last_pts: int | None):
+    def __init__(self, store: SegmentStore, source: VideoInfo, output: Path, format_name: str, *,
+                 codec: OutputCodec, crf: int, preset: str, segment_frames: int, first_segment: int,
+                 last_pts: int | None):
         self.store, self.source, self.output, self.format_name = store, source, output, format_name
-        self.crf, self.preset, self.segment_frames = crf, preset, segment_frames
+        self.codec, self.crf, self.preset, self.segment_frames = codec, crf, preset, segment_frames
         self.index, self.last_pts = first_segment, last_pts
         self._encoder = self._file = self._data = None
         self._packets: list[list[int]] = []
@@ -266,8 +268,9 @@ class SegmentWriter:
 
     def _start(self) -> None:
         first_frame = self.index * self.segment_frames
-        self._encoder = VideoEncoder.detached(self.source, self.format_name, self.output, crf=self.crf,
-                                              preset=self.preset, first_index=first_frame, last_pts=self.last_pts)
+        self._encoder = VideoEncoder.detached(self.source, self.format_name, self.output, codec=self.codec,
+                                              crf=self.crf, preset=self.preset, first_index=first_frame,
+                                              last_pts=self.last_pts)
         self._data = atomic_path(self.store.paths(self.index)[0], sync=True)
         self._file = open(self._data.__enter__(), "wb")  # noqa: SIM115 (open until _finish)
         self._packets, self._frames, self._size = [], 0, 0
@@ -297,12 +300,13 @@ class SegmentWriter:
         self.index += 1
 
 
-def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, force: bool) -> int:
-    """Mux the segments' packets and the source's audio/subtitles into output; returns the frame count."""
+def join_segments(segments: list[Segment], source: VideoInfo, output: Path, *, codec: OutputCodec,
+                  force: bool) -> int:
+    """Mux the segments' `codec` packets and the source's audio/subtitles into output; returns the frame count."""
     extradata = segments[0].extradata
     if any(s.extradata != extradata or s.time_base != segments[0].time_base for s in segments):
         raise OutputError(f"{output}: cannot join its segments: they were encoded with different settings")
-    with PacketRemuxer(source, output, extradata=extradata, force=force) as writer:
+    with PacketRemuxer(source, output, extradata=extradata, codec=codec, force=force) as writer:
         if writer.time_base != segments[0].time_base:
             raise OutputError(f"{output}: cannot join its segments: they were encoded for another container")
         last_dts = None

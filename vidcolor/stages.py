@@ -6,6 +6,12 @@ decode (media) -> `ColorStage` (each shot's direction; the model, on key frames)
 Each stage has one interface: push(item) returns the items it has finished (possibly none,
 possibly several), and flush() returns the rest at the end. They know nothing of threads:
 pipeline.py wires them together, each in its own thread, with bounded queues.
+
+An interlaced film's frames hold two moments, one per field, so its pictures are its fields (in
+the order they are shown): the model colours both fields of a key frame, each at the frame's
+working size; the flow fills and smooths field by field; each field's chroma is upsampled guided
+by that field's own rows and woven back into the frame. So a moving edge takes its colour where
+each field shows it, with no comb of the other field's colour.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ import numpy as np
 
 from . import hints, render
 from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
-from .director import COLOR, GREY, KEEP, HintFollower, ShotDirector
-from .media import VideoInfo, YuvFrame
+from .director import COLOR, KEEP, HintFollower, ShotDirector
+from .media import VideoInfo, YuvFrame, first_field
 from .streams import StageClock
 from .temporal import TemporalSmoother
 
@@ -33,6 +39,7 @@ class Colored:
     light: np.ndarray  # L* at the model's working size
     ab: np.ndarray | None  # a*b* at the model's output size; None between key frames until filled
     mode: str = COLOR  # director.COLOR; KEEP: the frame's own chroma goes out; GREY: neutral chroma
+    field: int | None = None  # an interlaced film's field: the frame's rows field::2; None: the whole frame
 
 
 class ColorStage:
@@ -48,21 +55,28 @@ class ColorStage:
         self.first_frame, self.follower = first_frame, HintFollower()
         self.table = grey_to_lightness_table(info.full_range, info.bit_depth)  # indexed by the frame's own codes
         self.h, self.w = render.model_size(info.height, info.width, render_size, colorizer)
-        self.pending: list[tuple[Colored, list]] = []
+        self.pending: list[tuple[YuvFrame, int, np.ndarray, str, list]] = []  # frame, shot, light, mode, hints
+        first = first_field(info.field_order)
+        self.fields = None if first is None else (first, 1 - first)  # the rows of each picture, as shown
 
     def lightness(self, frame: YuvFrame) -> tuple[YuvFrame, np.ndarray]:
-        """The frame with its L* at the working size (run in the decoding thread)."""
-        small = cv2.resize(frame.y, (self.w, self.h), interpolation=cv2.INTER_AREA)
-        return frame, self.table[small]
+        """The frame with its L* at the working size, one per field if interlaced (run in the decoding thread)."""
+        if self.fields is None:
+            return frame, self._light(frame.y)
+        return frame, np.stack([self._light(frame.y[field::2]) for field in self.fields])
+
+    def _light(self, luma: np.ndarray) -> np.ndarray:
+        return self.table[cv2.resize(luma, (self.w, self.h), interpolation=cv2.INTER_AREA)]
 
     def push(self, item: tuple[YuvFrame, np.ndarray]) -> list[Colored]:
         frame, light = item
         shot = self.plan.shot_of(frame.index)
         choice = self.director.choice(shot)
-        points = self.follower.follow(shot, choice.hints, light) if choice.hints else []
+        # hints are followed on the first field shown (both fields of a frame take them)
+        points = self.follower.follow(shot, choice.hints, light if self.fields is None else light[0]) if choice.hints else []
         if frame.index < self.first_frame:
             return []
-        self.pending.append((Colored(frame, shot, light, None, choice.mode), points))
+        self.pending.append((frame, shot, light, choice.mode, points))
         return self._run_batch() if len(self.pending) >= self.chunk else []
 
     def flush(self) -> list[Colored]:
@@ -71,7 +85,14 @@ class ColorStage:
     def _run_batch(self) -> list[Colored]:
         pending, self.pending = self.pending, []
         start = time.perf_counter()
-        keys = [(c, points) for c, points in pending
+        out: list[tuple[Colored, list]] = []
+        for frame, shot, light, mode, points in pending:
+            if self.fields is None:
+                out.append((Colored(frame, shot, light, None, mode), points))
+            else:
+                out += [(Colored(frame, shot, picture, None, mode, field), points)
+                        for field, picture in zip(self.fields, light)]
+        keys = [(c, points) for c, points in out
                 if c.mode == COLOR and (c.frame.index - self.plan.shot_start(c.shot)) % self.key_interval == 0]
         if keys:
             light = np.stack([c.light for c, _ in keys])
@@ -88,21 +109,25 @@ class ColorStage:
             for (c, _), ab in zip(keys, predicted):
                 c.ab = ab
         self.clock.add("color", time.perf_counter() - start)
-        return [c for c, _ in pending]
+        return [c for c, _ in out]
 
 
 class SmoothStage:
-    """Temporal a*b* at the model's output size (temporal.py): smooths key frames, fills the rest."""
+    """Temporal a*b* at the model's output size (temporal.py): smooths key frames, fills the rest,
+    picture by picture (`pictures_per_frame`: 2 for an interlaced film's fields)."""
 
-    def __init__(self, strength: float, radius: int, key_interval: int, output_stride: int, clock: StageClock):
-        self.smoother = TemporalSmoother(radius=radius, strength=strength, light_max=100.0, key_interval=key_interval)
+    def __init__(self, strength: float, radius: int, key_interval: int, output_stride: int, clock: StageClock,
+                 pictures_per_frame: int = 1):
+        self.smoother = TemporalSmoother(radius=radius, strength=strength, light_max=100.0,
+                                         key_interval=key_interval * pictures_per_frame, key_pictures=pictures_per_frame)
         self.clock = clock
         self.stride = output_stride
+        self.pictures_per_frame = pictures_per_frame
 
     @property
     def reach(self) -> int:
         """How many frames back the smoothing of a frame looks."""
-        return self.smoother.reach
+        return -(-self.smoother.reach // self.pictures_per_frame)
 
     def push(self, item: Colored) -> list[Colored]:
         if item.mode != COLOR:  # the shot's own chroma or none: nothing to fill or smooth
@@ -111,45 +136,68 @@ class SmoothStage:
         light = item.light
         size = (light.shape[1] // self.stride, light.shape[0] // self.stride)
         small = cv2.resize(light, size, interpolation=cv2.INTER_AREA)
-        out = self.smoother.push((item.frame, small), item.shot, small, item.ab)
+        out = self.smoother.push((item.frame, small, item.field), item.shot, small, item.ab)
         self.clock.add("smooth", time.perf_counter() - start)
-        return [Colored(frame, -1, small, ab) for (frame, small), ab in out]
+        return [Colored(frame, -1, small, ab, field=field) for (frame, small, field), ab in out]
 
     def flush(self) -> list[Colored]:
-        return [Colored(frame, -1, small, ab) for (frame, small), ab in self.smoother.flush()]
+        return [Colored(frame, -1, small, ab, field=field) for (frame, small, field), ab in self.smoother.flush()]
 
 
 class EncodeStage:
-    """Upsamples each frame's a*b* to chroma planes guided by its luma, and writes the frame."""
+    """Upsamples each frame's a*b* to chroma planes guided by its luma (each field's by its own
+    rows, woven together), and writes the frame."""
 
     def __init__(self, info: VideoInfo, writer, clock: StageClock, on_frame=None):
         self.info, self.writer, self.clock, self.on_frame = info, writer, clock, on_frame
+        self._woven: tuple[YuvFrame, np.ndarray, np.ndarray, list[int]] | None = None  # a frame's fields so far
 
     def push(self, item: Colored) -> list:
         frame = item.frame
-        if item.mode == KEEP:
-            u, v = frame.u, frame.v
-        elif item.mode == GREY:
-            u = v = np.full_like(frame.u, 1 << (self.info.bit_depth - 1))
+        if item.mode != COLOR:
+            if item.field is not None and item.field == first_field(self.info.field_order):
+                return []  # the frame goes out once, with its other field
+            neutral = np.full_like(frame.u, 1 << (self.info.bit_depth - 1))  # GREY
+            u, v = (frame.u, frame.v) if item.mode == KEEP else (neutral, neutral)
+        elif item.field is None:
+            u, v = self.clock.timed("upsample", chroma_planes, frame.y, frame.u.shape, item.light, item.ab, self.info)
         else:
-            u, v = self.clock.timed("upsample", chroma_planes, frame, item.light, item.ab, self.info)
+            planes = self.clock.timed("upsample", self._weave, item)
+            if planes is None:
+                return []  # its other field comes next
+            u, v = planes
         self.clock.timed("encode", self.writer.write, frame.y, u, v, frame.pts)
         if self.on_frame:
             self.on_frame()
         return []
+
+    def _weave(self, item: Colored) -> tuple[np.ndarray, np.ndarray] | None:
+        """The field's chroma into its rows of the frame's planes; both planes once both fields are in."""
+        frame, field = item.frame, item.field
+        if self._woven is None or self._woven[0] is not frame:
+            self._woven = (frame, np.empty_like(frame.u), np.empty_like(frame.v), [])
+        _, u, v, done = self._woven
+        # interlaced 4:2:0 alternates its chroma rows between the fields too
+        u[field::2], v[field::2] = chroma_planes(frame.y[field::2], u[field::2].shape, item.light, item.ab, self.info)
+        done.append(field)
+        if len(done) < 2:
+            return None
+        self._woven = None
+        return u, v
 
     def flush(self) -> list:
         self.writer.close()
         return []
 
 
-def chroma_planes(frame: YuvFrame, light: np.ndarray, ab: np.ndarray, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted a*b* (with its lightness) -> the frame's U and V planes, edge-aware upsampled, at
-    the frame's depth and chroma size (uint8 for 8 bits, uint16 for 10)."""
+def chroma_planes(luma: np.ndarray, shape: tuple[int, int], light: np.ndarray, ab: np.ndarray,
+                  info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted a*b* (with its lightness) -> U and V planes of `shape`, edge-aware upsampled
+    guided by the picture's `luma`, at the film's depth (uint8 for 8 bits, uint16 deeper)."""
     lab = np.concatenate([light[..., None], ab], axis=-1)
     chroma = rgb_to_chroma(lab_to_rgb(lab), info.matrix, info.full_range, info.bit_depth)
-    ch, cw = frame.u.shape
+    ch, cw = shape
     top = info.max_code
-    guide = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / float(top)
-    planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, top).astype(frame.u.dtype)
+    guide = cv2.resize(luma, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / float(top)
+    planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, top).astype(luma.dtype)
     return np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])

@@ -51,6 +51,7 @@ class TemporalSmoother:
         photo_sigma: float = 10.0,
         light_max: float = 255.0,
         key_interval: int = 1,
+        key_pictures: int = 1,
     ):
         """
         radius: neighbouring key frames on each side a key frame is smoothed with (0 = off).
@@ -60,6 +61,8 @@ class TemporalSmoother:
             weight falls to 1/e.
         light_max: the value of white in the `light` arrays (255 for uint8; e.g. 100 for L*).
         key_interval: frames from one key frame to the next within a shot (1 = every frame is one).
+        key_pictures: consecutive key frames at each key (2: an interlaced film's two fields, pushed
+            as pictures of their own); an in-between frame takes from all of them on either side.
         """
         if radius < 0 or not 0.0 <= strength <= 1.0 or photo_sigma <= 0 or light_max <= 0 or key_interval < 1:
             raise ValueError("TemporalSmoother: need radius >= 0, 0 <= strength <= 1, sizes > 0, key_interval >= 1")
@@ -68,6 +71,7 @@ class TemporalSmoother:
         self.photo_sigma = float(photo_sigma)
         self.light_max = float(light_max)
         self.key_interval = int(key_interval)
+        self.key_pictures = int(key_pictures)
         sigma = 0.5 + self.radius / 2 if time_sigma is None else float(time_sigma)
         self._time_weight = [np.exp(-(d * d) / (2 * sigma * sigma)) for d in range(self.radius + 1)]
         self._smooths = self.radius > 0 and self.strength > 0
@@ -145,9 +149,10 @@ class TemporalSmoother:
             if not self._smooths:
                 return []
             near = [j for j in keys if abs(j - i) <= self.radius * step]
-            return [(j, self._time_weight[abs(j - i) // step], 0.0) for j in near]
-        before = [j for j in keys if j < i and i - j < step][-1:]
-        after = [j for j in keys if j > i and j - i < step][:1]
+            # (keys are `step` apart, or in pairs, an interlaced key frame's two fields: nearest whole step)
+            return [(j, self._time_weight[round(abs(j - i) / step)], 0.0) for j in near]
+        before = [j for j in keys if j < i and i - j < step][-self.key_pictures:]
+        after = [j for j in keys if j > i and j - i < step][: self.key_pictures]
         return [(j, 1.0 - abs(j - i) / step, _FILL_FLOOR) for j in before + after]
 
     def _emit(self, i: int) -> tuple[object, np.ndarray]:

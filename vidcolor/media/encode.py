@@ -1,17 +1,18 @@
-"""The film's encoder (used by write.py and segments.py): YUV planes in, H.264 packets out, set
-up to keep what the source's picture stream says of its display.
+"""The film's encoder (used by write.py and segments.py): YUV planes in, packets of the output
+codec (codecs.py: H.264, HEVC, FFV1 or ProRes) out, set up to keep what the source's picture
+stream says of its display.
 
-- Bit depth and subsampling: those the frames travel at (`VideoInfo.pix_fmt`): 8-bit 4:2:0
-  (High), or for a deeper source 10-bit 4:2:0 (High 10) or 4:2:2 (High 4:2:2).
-
-- Size: exactly the source's. 4:2:0 H.264 cannot code an odd width or height (its cropping works
-  in whole chroma samples), so an odd-sized film is coded 4:4:4 (High 4:4:4 Predictive), its
-  chroma planes repeated up to full size; the luma plane goes in untouched either way.
+- Bit depth and subsampling: those the frames travel at (`VideoInfo.pix_fmt`, the codec's).
+- Size: exactly the source's. 4:2:0 and 4:2:2 H.264 and HEVC cannot code an odd width or height
+  (their cropping works in whole chroma samples), so such a film is coded 4:4:4 by them, its
+  chroma planes repeated up to full size (FFV1 and ProRes code any size); the luma plane goes in
+  untouched either way.
 - Sample aspect ratio, colour tags (primaries, transfer, matrix, range): in the H.264 headers and
   the stream's parameters, which the muxers copy into their own boxes.
-- Field order: an interlaced source is coded interlaced (x264's MBAFF), each frame marked with
-  its field order (x264 takes it from the frame) and the stream flagged with it (an odd-height
-  one, which x264 cannot code interlaced, is only flagged).
+- Field order: an interlaced source is coded interlaced (x264's MBAFF, ProRes' and FFV1's field
+  pictures), each frame marked with its field order (the encoders take it from the frame) and
+  the stream flagged with it (an odd-height one, which x264 cannot code interlaced, and HEVC, see
+  codecs.OutputCodec.codes_fields, are only flagged).
 - Rotation and flips (the display matrix) are the container's: see `add_output_stream`.
 """
 
@@ -28,8 +29,10 @@ import numpy as np
 from av.codec.context import Flags
 
 from ..errors import OutputError
-from .read import RANGE_JPEG, RANGE_MPEG, SPC_BT470BG, SPC_BT709, SPC_SMPTE170M, SPC_SMPTE240M, VideoInfo, error_reason
-from .streams import FIELD_BB, FIELD_BT, FIELD_TB, FIELD_TT, MPEG_PS_FORMATS
+from .codecs import OutputCodec, encoder_options
+from .read import (RANGE_JPEG, RANGE_MPEG, SPC_BT470BG, SPC_BT709, SPC_SMPTE170M, SPC_SMPTE240M, VideoInfo,
+                   error_reason, planar_format)
+from .streams import SHOWN_FIRST, first_field
 
 # Matrices whose tag an output keeps: those the chroma is computed with (color.py: BT.709 for
 # bt709 and smpte240m, BT.601 for the others). Other sources are tagged with the one used.
@@ -37,8 +40,7 @@ _KEPT_MATRICES = frozenset({SPC_BT709, SPC_BT470BG, SPC_SMPTE170M, SPC_SMPTE240M
 # The AVColorPrimaries and AVColorTransferCharacteristic values H.264 can state (others: reserved).
 _PRIMARIES = frozenset({1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 22})
 _TRANSFERS = frozenset(range(1, 19)) - {2, 3}
-# Field orders, as x264 takes them: which field is shown first.
-_SHOWN_FIRST = {FIELD_TT: "tff", FIELD_BT: "tff", FIELD_BB: "bff", FIELD_TB: "bff"}
+_MOV_FORMATS = frozenset({"mp4", "mov"})  # where HEVC needs the hvc1 tag (Apple's players take no other)
 
 
 def encoder_threads(width: int, height: int) -> int:
@@ -58,15 +60,19 @@ def encoder_threads(width: int, height: int) -> int:
     return 1 if width * height <= 640 * 480 else 0
 
 
-class _FieldMarker:
-    """Marks frames interlaced with a field order (FFmpeg's setfield filter: PyAV cannot set frame flags)."""
+class _FrameMarker:
+    """Sets what PyAV cannot set on a frame, with FFmpeg's filters: its field order (setfield) and
+    its sample aspect ratio (setsar, which FFV1 codes per frame)."""
 
-    def __init__(self, width: int, height: int, pix_fmt: str, time_base: Fraction, order: str):
+    def __init__(self, width: int, height: int, pix_fmt: str, time_base: Fraction, filters: list[tuple[str, str]]):
         self.graph = av.filter.Graph()
-        source = self.graph.add_buffer(width=width, height=height, format=pix_fmt, time_base=time_base)
-        mark, sink = self.graph.add("setfield", order), self.graph.add("buffersink")
-        source.link_to(mark)
-        mark.link_to(sink)
+        last = self.graph.add_buffer(width=width, height=height, format=pix_fmt, time_base=time_base)
+        for name, argument in filters:
+            node = self.graph.add(name, argument)
+            last.link_to(node)
+            last = node
+        sink = self.graph.add("buffersink")
+        last.link_to(sink)
         self.graph.configure()
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -102,7 +108,7 @@ class Timeline:
 
 
 class VideoEncoder:
-    """The H.264 encoder of a film: frames in, packets (in `time_base`) out.
+    """The encoder of a film: frames in, packets (in `time_base`) out.
 
     It is set up on a stream of a `format_name` container that writes nowhere, so the format
     shapes it (global headers, AVI's lack of pts) the same way for the frame writer, the
@@ -111,17 +117,19 @@ class VideoEncoder:
     film is encoded in pieces. close() it.
     """
 
-    def __init__(self, source: VideoInfo, format_name: str, dest: Path, *, codec: str = "libx264", crf: int = 18,
-                 preset: str = "veryfast", first_index: int = 0, last_pts: int | None = None):
+    def __init__(self, source: VideoInfo, format_name: str, dest: Path, *, codec: OutputCodec | None = None,
+                 crf: int = 18, preset: str = "veryfast", first_index: int = 0, last_pts: int | None = None):
         self.source = source
+        self.codec = codec or OutputCodec("h264", source.bit_depth, source.chroma)
         self.time_base = encoder_time_base(source, format_name)
         self._timeline = Timeline(source, self.time_base, first_index, last_pts)
         self._width, self._height = source.width, source.height
         odd = self._width % 2 or self._height % 2
-        self.pix_fmt = source.pix_fmt if not odd else "yuv444p" if source.bit_depth == 8 else f"yuv444p{source.bit_depth}le"
+        whole = self.codec.name in ("ffv1", "prores") or source.chroma == "444"  # codes any size as it is
+        self.pix_fmt = source.pix_fmt if whole or not odd else planar_format(source.bit_depth, "444")
         self._container = av.open(os.devnull, mode="w", format=format_name)
         try:
-            self._setup(format_name, dest, codec, crf, preset)
+            self._setup(format_name, dest, crf, preset)
         except BaseException:
             self.close()
             raise
@@ -131,28 +139,24 @@ class VideoEncoder:
         """An encoder shaped by a `format_name` container (the same as the constructor)."""
         return cls(source, format_name, dest, **settings)
 
-    def _setup(self, format_name: str, dest: Path, codec: str, crf: int, preset: str) -> None:
-        source = self.source
-        options = {"crf": str(crf), "preset": preset}
-        if crf == 0 and source.bit_depth > 8:
-            # x264's crf 0 is lossless at 8 bits only (deeper, its scale starts 12 steps lower): qp 0 is
-            options = {"qp": "0", "preset": preset}
-        # x264's macroblock tree reads memory it has not written when a stream ends (each segment
-        # ends one), so the same frames could give different packets from run to run; without it
-        # the output depends on the input and the settings alone.
-        x264_params = ["mbtree=0"]
-        if format_name in MPEG_PS_FORMATS:
-            # MPEG-PS stamps few H.264 frames and carries no frame rate: the one in the H.264
-            # headers is then all a reader has (else x264 writes its time base there, 90 kHz)
-            x264_params.append("force-cfr=1")
+    def _setup(self, format_name: str, dest: Path, crf: int, preset: str) -> None:
+        source, codec = self.source, self.codec
+        # (x264 cannot code odd-height fields: such films are only flagged)
+        fields = SHOWN_FIRST.get(source.field_order) if codec.codes_fields and self._height % 2 == 0 else None
+        threads = encoder_threads(self._width, self._height)
+        options = encoder_options(codec, crf=crf, preset=preset, width=self._width, height=self._height,
+                                  pix_fmt=self.pix_fmt, threads=threads, format_name=format_name,
+                                  fields=fields if codec.name == "h264" else None)
         if format_name == "avi":
             options["bf"] = "0"  # AVI has no pts: B-frames would need the "packed bitstream" hack
-        stream = self._container.add_stream(codec, rate=source.fps)
+        stream = self._container.add_stream(codec.encoder, rate=source.fps)
         stream.width, stream.height, stream.pix_fmt = self._width, self._height, self.pix_fmt
         stream.time_base = self.time_base
         cc = stream.codec_context
         cc.time_base = self.time_base
-        cc.thread_count = encoder_threads(self._width, self._height)
+        cc.thread_count = threads if codec.name == "h264" else 0  # x265 threads by its own settings
+        if codec.name == "hevc" and format_name in _MOV_FORMATS:
+            cc.codec_tag = "hvc1"
         cc.color_range = RANGE_JPEG if source.full_range else RANGE_MPEG
         if source.colorspace in _KEPT_MATRICES:
             cc.colorspace = source.colorspace
@@ -163,28 +167,28 @@ class VideoEncoder:
         if source.sample_aspect_ratio:
             cc.sample_aspect_ratio = source.sample_aspect_ratio
         cc.field_order = source.field_order
-        self._mark_fields = None
-        if source.field_order in _SHOWN_FIRST and self._height % 2 == 0:  # x264 cannot code odd-height fields
+        marks = []
+        if fields:
             cc.flags = cc.flags | Flags.interlaced_dct | Flags.interlaced_me
-            # x264 takes each frame's field order, but writes its headers before the first frame
-            x264_params += [f"{_SHOWN_FIRST[source.field_order]}=1", "pic-struct=1"]
-            self._mark_fields = _FieldMarker(self._width, self._height, self.pix_fmt, self.time_base,
-                                             _SHOWN_FIRST[source.field_order])
-        if x264_params and codec == "libx264":
-            options["x264-params"] = ":".join(x264_params)
+            marks.append(("setfield", fields))
+        if codec.name == "ffv1" and source.sample_aspect_ratio:
+            # FFV1 codes the frame's, and Matroska's muxer takes it from the stream, which PyAV cannot set
+            marks.append(("setsar", f"{source.sample_aspect_ratio.numerator}/{source.sample_aspect_ratio.denominator}"))
+        self._mark = _FrameMarker(self._width, self._height, self.pix_fmt, self.time_base, marks) if marks else None
         stream.options = options
         self.stream = stream
         try:
             cc.open()  # fail now, naming the settings, rather than at the first frame
         except av.FFmpegError as e:
-            raise OutputError(f"{dest}: cannot start the {codec} encoder with preset "
-                              f"{preset!r}, crf {crf} ({error_reason(e)})") from None
+            raise OutputError(f"{dest}: cannot start the {codec.encoder} encoder with "
+                              f"{', '.join(f'{k} {v}' for k, v in options.items())} ({error_reason(e)})") from None
         self._container.start_encoding()  # fills the stream's parameters (headers, tags) from the encoder
 
     def add_output_stream(self, container, extradata: bytes | None = None):
         """A stream in `container` for this encoder's packets: its parameters, the header
         `extradata` of the encoder that made the packets if given, and the source's display matrix."""
         stream = container.add_stream_from_template(self.stream, opaque=True)
+        stream.codec_tag = self.stream.codec_tag  # ProRes' profile, HEVC's hvc1 (the template drops it)
         if extradata is not None:
             stream.codec_context.extradata = extradata
         if self.source.display_matrix is not None:
@@ -202,16 +206,13 @@ class VideoEncoder:
         return self.stream.codec_context.extradata
 
     def _frame(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> av.VideoFrame:
-        if self.pix_fmt == "yuv420p":
+        if self.pix_fmt == "yuv420p" and self._width % 2 == 0 and self._height % 2 == 0:
             return av.VideoFrame.from_ndarray(np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, self._width),
                                               format="yuv420p")
         h, w = self._height, self._width
-        if self.pix_fmt == "yuv444p":
-            return av.VideoFrame.from_ndarray(np.stack([y, u.repeat(2, 0).repeat(2, 1)[:h, :w],
-                                                        v.repeat(2, 0).repeat(2, 1)[:h, :w]]), format="yuv444p")
-        if self.pix_fmt.startswith("yuv444p"):  # a deeper odd-sized film: chroma repeated up to full size
-            rows = 1 if self.source.chroma == "422" else 2
-            u, v = u.repeat(rows, 0).repeat(2, 1)[:h, :w], v.repeat(rows, 0).repeat(2, 1)[:h, :w]
+        if self.pix_fmt != self.source.pix_fmt:  # an odd-sized film coded 4:4:4: chroma repeated up to full size
+            rows, step = self._chroma_rows(u.shape[0]), 1 if u.shape[1] == w else 2
+            u, v = u[rows].repeat(step, 1)[:, :w], v[rows].repeat(step, 1)[:, :w]
         frame = av.VideoFrame(w, h, self.pix_fmt)
         for plane, data in zip(frame.planes, (y, u, v)):
             padded = np.zeros((plane.height, plane.line_size // data.itemsize), data.dtype)
@@ -219,12 +220,21 @@ class VideoEncoder:
             plane.update(padded.tobytes())
         return frame
 
+    def _chroma_rows(self, chroma_height: int) -> np.ndarray:
+        """The chroma row each picture row takes, for chroma_height rows: its own field's when interlaced."""
+        rows = np.arange(self._height)
+        if chroma_height == self._height:
+            return rows
+        if first_field(self.source.field_order) is None:
+            return np.minimum(rows // 2, chroma_height - 1)
+        return np.minimum(2 * (rows // 4) + rows % 2, chroma_height - 1)  # 4:2:0 fields: chroma rows alternate too
+
     def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> list:
         frame = self._frame(y, u, v)
         frame.time_base = self.time_base
         frame.pts = self._timeline.next(pts)
-        if self._mark_fields is not None:
-            frame = self._mark_fields(frame)
+        if self._mark is not None:
+            frame = self._mark(frame)
         cc = self.stream.codec_context
         frame.color_range, frame.colorspace = cc.color_range, cc.colorspace
         frame.color_primaries, frame.color_trc = cc.color_primaries, cc.color_trc

@@ -1,8 +1,10 @@
 """Reading films with PyAV: probing, and decoding to YUV planes (writing: write.py).
 
 Frames travel as planar YUV so the colour pipeline can keep the source's luma plane bit-exact
-and replace only the chroma planes: 8-bit 4:2:0 (uint8) for an 8-bit source, and for a deeper
-one 10-bit (uint16) 4:2:0, or 4:2:2 if the source is 4:2:2 (`VideoInfo.pix_fmt`).
+and replace only the chroma planes, at the depth and subsampling the output codec takes
+(`VideoInfo.pix_fmt`; codecs.frame_format): uint8 planes for 8 bits, uint16 deeper. A probed
+film's are H.264's (codecs.frames_for gives another codec's); a luma made deeper on the way is
+shifted up, exactly (an 8-bit film as ProRes: code << 2).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ..errors import InputError
+from .codecs import frame_format
 from .streams import display_matrix, main_video_stream, other_videos, sample_aspect_ratio, side_streams
 
 Warn = Callable[[str], None]
@@ -61,16 +64,19 @@ class VideoInfo:
     color_trc: int = 2
     colorspace: int = 2
     display_matrix: tuple[int, ...] | None = None
-    # The depth and chroma subsampling the frames travel at (see `working_format`).
+    # The depth and chroma subsampling ("420", "422", "444") the frames travel at: the output
+    # codec's (codecs.frame_format; probe_video gives H.264's), and the source's own.
     bit_depth: int = 8
     chroma: str = "420"
+    source_depth: int = 8
+    source_chroma: str = "420"
+    codec: str = ""  # the source's video codec ("h264", "ffv1", "prores", ...) and profile
+    profile: str | None = None
 
     @property
     def pix_fmt(self) -> str:
         """The planar format of the decoded frames (and the encoder's, for an even-sized film)."""
-        if self.bit_depth == 8:
-            return "yuv420p"
-        return f"yuv{self.chroma}p{self.bit_depth}le"
+        return planar_format(self.bit_depth, self.chroma)
 
     @property
     def max_code(self) -> int:
@@ -86,18 +92,21 @@ class YuvFrame:
     index: int
 
 
-def working_format(pix_fmt: str) -> tuple[int, str]:
-    """(bit depth, chroma subsampling) the frames of a source in `pix_fmt` travel at: 8-bit
-    4:2:0 for an 8-bit source (or unknown); 10-bit for a deeper one, 4:2:2 if the source's
-    chroma is 4:2:2 and 4:2:0 otherwise (H.264 goes no deeper than 10 bits)."""
+def planar_format(depth: int, chroma: str) -> str:
+    return f"yuv{chroma}p" + (f"{depth}le" if depth > 8 else "")
+
+
+def source_format(pix_fmt: str) -> tuple[int, str]:
+    """(bit depth, chroma subsampling) of a source in `pix_fmt`: "444", "422", or "420" for
+    4:2:0, grey, and the rarer ones (4:1:1, 4:4:0); RGB counts as 4:4:4. 8-bit 4:2:0 if unknown."""
     try:
         components = av.VideoFormat(pix_fmt, 2, 2).components
     except (ValueError, av.FFmpegError, TypeError):
         return 8, "420"
-    if not components or components[0].bits <= 8:
+    if not components:
         return 8, "420"
-    chroma = "422" if len(components) >= 3 and (components[1].width, components[1].height) == (1, 2) else "420"
-    return 10, chroma
+    shape = (components[1].width, components[1].height) if len(components) >= 3 else None
+    return components[0].bits, {(2, 2): "444", (1, 2): "422"}.get(shape, "420")
 
 
 def error_reason(error: BaseException) -> str:
@@ -173,7 +182,8 @@ def probe_video(path) -> VideoInfo:
             matrix = "bt601"
         else:
             matrix = "bt709" if cc.height >= 720 else "bt601"
-        depth, chroma = working_format(pix_fmt)
+        depth, chroma = source_format(pix_fmt)
+        travel_depth, travel_chroma = frame_format("h264", depth, chroma)
         return VideoInfo(
             path=path, width=cc.width, height=cc.height, fps=fps, time_base=time_base,
             frame_count=frame_count, duration=duration, full_range=full_range, matrix=matrix,
@@ -183,7 +193,8 @@ def probe_video(path) -> VideoInfo:
             stream_index=stream.index, other_videos=other_videos(container, stream),
             sample_aspect_ratio=sample_aspect_ratio(stream), field_order=cc.field_order,
             color_primaries=cc.color_primaries, color_trc=cc.color_trc, colorspace=cc.colorspace,
-            bit_depth=depth, chroma=chroma,
+            bit_depth=travel_depth, chroma=travel_chroma, source_depth=depth, source_chroma=chroma,
+            codec=cc.name, profile=cc.profile,
             display_matrix=display_matrix(container, stream),  # last: it decodes a frame
         )
 
@@ -303,15 +314,23 @@ def decode_frames(path, info: VideoInfo | None = None, *, on_warning: Warn | Non
     info = info or probe_video(path)
     pix_fmt, dtype = info.pix_fmt, np.uint8 if info.bit_depth == 8 else np.uint16
     for index, frame, info in _iter_av_frames(path, info, on_warning):
-        if frame.format.name != pix_fmt or frame.width != info.width or frame.height != info.height:
+        # a shallower source is made deeper by a shift, not by swscale (which scales full-range
+        # 4:2:0 luma by 1023/255)
+        shift = max(0, info.bit_depth - frame.format.components[0].bits)
+        target = planar_format(info.bit_depth - shift, info.chroma) if shift else pix_fmt
+        if frame.format.name != target or frame.width != info.width or frame.height != info.height:
             # Same range and matrix on both sides: only the layout/subsampling changes.
             color_range = "JPEG" if info.full_range else "MPEG"
             colorspace = "ITU709" if info.matrix == "bt709" else "ITU601"
             frame = reformatter.reformat(
-                frame, width=info.width, height=info.height, format=pix_fmt,
+                frame, width=info.width, height=info.height, format=target,
                 src_colorspace=colorspace, dst_colorspace=colorspace,
                 src_color_range=color_range, dst_color_range=color_range)
-        yield YuvFrame(_plane(frame, 0, dtype), _plane(frame, 1, dtype), _plane(frame, 2, dtype), frame.pts, index)
+        source_type = dtype if not shift or info.bit_depth - shift > 8 else np.uint8
+        y, u, v = (_plane(frame, i, source_type).astype(dtype, copy=False) for i in range(3))
+        if shift:
+            y, u, v = y << shift, u << shift, v << shift
+        yield YuvFrame(y, u, v, frame.pts, index)
 
 
 @dataclass

@@ -26,6 +26,8 @@ Disposition = av.stream.Disposition
 FIELD_UNKNOWN, FIELD_PROGRESSIVE, FIELD_TT, FIELD_BB, FIELD_TB, FIELD_BT = range(6)
 FIELD_NAMES = {FIELD_TT: "top field first", FIELD_BB: "bottom field first",
                FIELD_TB: "top coded first, bottom shown first", FIELD_BT: "bottom coded first, top shown first"}
+# Field orders, as the encoders take them: which field is shown first.
+SHOWN_FIRST = {FIELD_TT: "tff", FIELD_BT: "tff", FIELD_BB: "bff", FIELD_TB: "bff"}
 
 # MPEG program stream muxers (FFmpeg's names).
 MPEG_PS_FORMATS = frozenset({"mpeg", "vob", "dvd", "svcd", "vcd"})
@@ -47,6 +49,12 @@ def codec_names(stream) -> tuple[str, ...]:
     "subrip"), then the implementation's ("dca", "mp3float", "srt"); () if PyAV does not know it."""
     codec = stream.codec_context.codec if stream.codec_context is not None else None
     return (codec.canonical_name, codec.name) if codec is not None else ()
+
+
+def first_field(field_order: int) -> int | None:
+    """Which rows an interlaced film shows first: 0 (the top field) or 1 (the bottom); None if progressive."""
+    shown = SHOWN_FIRST.get(field_order)
+    return None if shown is None else 0 if shown == "tff" else 1
 
 
 def is_cover(stream) -> bool:

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import OutputError
 from ..outputs import partial_path, refuse_overwrite
 from . import streams
+from .codecs import OutputCodec
 from .encode import VideoEncoder
 from .read import VideoInfo, error_reason, open_input
 
@@ -275,10 +276,11 @@ class _FilmFile:
 
 
 class VideoWriter(_FilmFile):
-    """Frames in (planes at `VideoInfo.pix_fmt`), an H.264 film with the source's sound and subtitles out."""
+    """Frames in (planes at `VideoInfo.pix_fmt`), a film with the source's sound and subtitles out,
+    coded with `codec` (default: H.264 at the frames' depth and subsampling)."""
 
     def __init__(self, source: VideoInfo, dest: Path, *, crf: int = 18, preset: str = "veryfast",
-                 codec: str = "libx264", force: bool = False, copy_audio: bool = True):
+                 codec: OutputCodec | None = None, force: bool = False, copy_audio: bool = True):
         self._settings = {"crf": crf, "preset": preset, "codec": codec}
         super().__init__(source, dest, force=force, copy_audio=copy_audio)
 
@@ -295,17 +297,18 @@ class VideoWriter(_FilmFile):
 
 
 class PacketRemuxer(_FilmFile):
-    """H.264 packets encoded earlier by VideoEncoders set up for the same container (their
+    """Packets encoded earlier by VideoEncoders of `codec` set up for the same container (their
     header `extradata` given here) in, a film with the source's sound and subtitles out."""
 
-    def __init__(self, source: VideoInfo, dest: Path, *, extradata: bytes | None, force: bool = False):
-        self._extradata = extradata
+    def __init__(self, source: VideoInfo, dest: Path, *, extradata: bytes | None, codec: OutputCodec | None = None,
+                 force: bool = False):
+        self._extradata, self._codec = extradata, codec
         super().__init__(source, dest, force=force)
 
     def _add_video(self) -> VideoEncoder:
         # Set up as the segments' encoders were (time base, size, flags, tags); it never encodes,
         # and the header describes the packets to come.
-        return VideoEncoder(self.source, self._out.format.name, self.dest, preset="ultrafast")
+        return VideoEncoder(self.source, self._out.format.name, self.dest, codec=self._codec, preset="ultrafast")
 
     def _header(self) -> bytes | None:
         return self._extradata
