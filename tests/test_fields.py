@@ -113,3 +113,18 @@ def test_an_interlaced_film_stopped_and_resumed_gives_the_uninterrupted_packets(
         colour(src, out, segment_frames=8, batch_size=1, colorizer=StopsAt(VividToy(), call=8, error=RuntimeError))
     result = colour(src, out, segment_frames=8, batch_size=1, resume=True)
     assert result.resumed_frames > 0 and len(whole) == 48 and video_packets(out) == whole
+
+
+@pytest.mark.parametrize("said", ["grey", "keep"])
+def test_a_grey_or_kept_interlaced_frame_goes_out_once_whole(tmp_path, said):
+    from vidcolor.direction import Direction, ShotDirection
+
+    src = write_fields(tmp_path / "bar.mkv", moving_bar)  # its chroma is neutral: kept or grey, it stays so
+    direction = Direction(film=ShotDirection(**{said: True}))
+    options = RemasterOptions.of(render_size=64, batch_size=2, crf=0, progress=False)
+    out = remaster(src, tmp_path / "out.mkv", options, colorizer=VividToy(), direction=direction,
+                   on_warning=lambda message: None).output
+    planes = colour_planes(out)
+    assert len(planes) == FRAMES and all((v == 128).all() for v in planes)
+    with av.open(str(src)) as a, av.open(str(out)) as b:  # the lightness of both fields, as it was
+        assert all(np.array_equal(x.to_ndarray()[:H], y.to_ndarray()[:H]) for x, y in zip(a.decode(video=0), b.decode(video=0)))

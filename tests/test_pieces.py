@@ -22,9 +22,9 @@ def video_packets(path):
         return [(bytes(p), p.pts, p.dts) for p in c.demux(video=0) if p.size]
 
 
-def color_in_pieces(src, out, options, piece_frames, colorizer, order=reversed, before_join=None):
+def color_in_pieces(src, out, options, piece_frames, colorizer, order=reversed, before_join=None, name="film_color.mp4"):
     job = BatchJob(src, out, options)
-    item = BatchItem("film.mp4", "film_color.mp4", "video", "color")
+    item = BatchItem("film.mp4", name, "video", "color")
     film = SplitFilm(item, job, piece_frames)
     film.claim()
     try:
@@ -53,6 +53,17 @@ def test_pieces_in_any_order_make_the_one_process_film(tmp_path, settings):
     assert video_packets(out / "film_color.mp4") == video_packets(whole)
     assert audio_packets(out / "film_color.mp4") == audio_packets(whole)
     assert not parts_folder(out / "film_color.mp4").exists()
+
+
+def test_pieces_in_another_codec_make_the_one_process_film(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    make_clip(src / "film.mp4", frames=44, audio="aac")
+    options, colorizer = OPTIONS.replace(codec="ffv1"), ToyColorizer()
+    whole = remaster(src / "film.mp4", tmp_path / "whole.mkv", options, colorizer=colorizer)
+    pieces, frames = color_in_pieces(src, out, options, 16, colorizer, name="film_color.mkv")
+    assert whole.codec == "FFV1" and len(pieces) == 3 and frames == 44
+    assert video_packets(out / "film_color.mkv") == video_packets(whole.output)
 
 
 def test_a_piece_run_again_goes_on_from_its_finished_segments(tmp_path):
