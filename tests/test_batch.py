@@ -321,7 +321,7 @@ def test_warnings_of_an_item_land_in_its_manifest_row(tmp_path, monkeypatch):
             raise OutputError(f"{target}: disk full")
         target.write_bytes(b"film")
         said = [f"{source.name}: told as it happened"] + ([carried] if source.name == "a.mp4" else [])
-        return SimpleNamespace(frames=4, warnings=said)
+        return SimpleNamespace(frames=4, warnings=said, kept_shots=[])
 
     monkeypatch.setattr(vidcolor.batch, "remaster", fake_remaster)
     summary = run_batch(src, out, RemasterOptions(), colorizer=object(), progress=False)

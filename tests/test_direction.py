@@ -231,3 +231,31 @@ def test_colorize_takes_a_reference_and_hints(tmp_path, monkeypatch):
     after = cv2.imread(str(tmp_path / "directed" / "photo_color.png")).astype(int)
     assert after[..., 0].mean() > before[..., 0].mean() + 10  # bluer
     assert after[32, 77, 1] > before[32, 77, 1] + 20  # greener at the green hint
+
+
+def test_a_batch_row_tells_which_shots_were_kept_also_for_a_film_in_pieces(tmp_path, mixed, monkeypatch):
+    from vidcolor.batch import BatchItem, BatchJob
+    from vidcolor.manifest import read_manifest
+    from vidcolor.pieces import SplitFilm, color_piece, scan_film
+
+    install({}, monkeypatch)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "film.mp4").write_bytes(mixed.read_bytes())
+    result = runner.invoke(app, ["batch", str(src), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    said = "shot 2: in colour already, left as it was (--recolor-all colours them too)"
+    assert read_manifest(tmp_path / "out" / "vidcolor-manifest.jsonl")["film.mp4"]["warnings"] == [
+        f"{src / 'film.mp4'}: {said}"]
+
+    job = BatchJob(src, tmp_path / "split", RemasterOptions.of(segment_frames=8, **OPTIONS))
+    item, colorizer = BatchItem("film.mp4", "film_color.mp4", "video", "color"), ToyColorizer()
+    film = SplitFilm(item, job, 16)
+    film.claim()
+    try:
+        for piece in film.pieces(scan_film(item, job, colorizer, warn=film.warn)):
+            film.finished(piece, color_piece(item, job, piece, film.format_name, colorizer, warn=film.warn))
+        film.join()
+    finally:
+        film.release()
+    assert film.result().warnings == (f"{src / 'film.mp4'}: {said}",)

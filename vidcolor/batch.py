@@ -35,7 +35,7 @@ from .media import VideoInfo, probe_video
 from .media.codecs import wanted_codec
 from .outputs import colored_name, film_suffix
 from .options import RemasterOptions
-from .pipeline import remaster
+from .pipeline import kept_line, remaster
 from .stills import colorize_image
 
 __all__ = ["MANIFEST_NAME", "BatchItem", "BatchJob", "BatchPlan", "BatchRow", "BatchSummary", "Executor",
@@ -234,6 +234,8 @@ def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[
             result = remaster(path, target, job.options, colorizer=colorizer, on_warning=warn,
                               resume=not job.options.run.force if resume is None else resume, on_frame=on_frame)
             frames = result.frames
+            if result.kept_shots:  # the manifest row tells which shots were in colour already
+                warnings.append(f"{path}: {kept_line(result.kept_shots)}")
         else:
             result = colorize_image(path, target, colorizer=colorizer, render_size=job.options.model.render_size,
                                     force=job.options.run.force)

@@ -105,7 +105,7 @@ def remaster(
     """Colour a film, keeping its sound, timing and original lightness."""
     from .direction import read_direction
     from .pipeline import default_output
-    from .pipeline import remaster as run_remaster
+    from .pipeline import kept_line, remaster as run_remaster
     from .segments import parts_folder
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
@@ -123,9 +123,7 @@ def remaster(
     typer.echo(f"{result.output}  ({result.codec}, {result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
                f"{result.frames / max(result.seconds, 1e-9):.1f} fps)")
     if result.kept_shots:
-        shots = ", ".join(map(str, result.kept_shots))
-        typer.echo(f"shot{'s' * (len(result.kept_shots) > 1)} {shots}: in colour already, left as "
-                   f"{'they were' if len(result.kept_shots) > 1 else 'it was'} (--recolor-all colours them too)")
+        typer.echo(kept_line(result.kept_shots))
     if result.warnings:
         typer.echo(f"vidcolor: finished with {len(result.warnings)} warning(s), see above", err=True)
 

@@ -31,7 +31,7 @@ from .batch import BatchItem, BatchJob, ItemResult
 from .errors import OutputError
 from .media import OutputCodec, VideoInfo, choose_codec, frames_for, probe_video
 from .options import RemasterOptions
-from .pipeline import claimed_output, color_pass, segment_settings
+from .pipeline import claimed_output, color_pass, kept_line, segment_settings
 from .segments import ResumePlan, SegmentStore, join_segments, parts_folder
 from .shotplan import ShotPlan
 from .streams import StageClock
@@ -176,6 +176,10 @@ class SplitFilm:
             raise OutputError(f"{self.output}: cannot join it: {len(segments)} of its {self.segments} segments "
                               f"are in {store.folder}")
         frames = join_segments(segments, self.info, self.output, codec=self.codec, force=self.options.run.force)
+        colors = store.load_plan()[3]
+        kept = [] if self.options.film.recolor_all else [shot + 1 for shot, c in enumerate(colors) if c.is_color]
+        if kept:  # as a one-process batch tells it (batch.color_item)
+            self.warn(f"{self.source}: {kept_line(kept)}")
         store.remove()
         return frames
 

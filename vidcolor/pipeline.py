@@ -56,6 +56,13 @@ class RemasterResult:
     codec: str = ""  # the output's video codec ("H.264", "HEVC", "FFV1", "ProRes")
 
 
+def kept_line(kept_shots: list[int]) -> str:
+    """What a film's summary says of the shots left as they were (in colour already)."""
+    many = len(kept_shots) > 1
+    return (f"shot{'s' * many} {', '.join(map(str, kept_shots))}: in colour already, left as "
+            f"{'they were' if many else 'it was'} (--recolor-all colours them too)")
+
+
 def default_output(source: Path, codec: str = "h264") -> Path:
     """`<name>_color<ext>` beside the source; .mkv (.mov for ProRes) where vidcolor cannot write
     the source's container with `codec`."""
