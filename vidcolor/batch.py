@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import InputError, ModelError, OutputError, VidcolorError
+from .exits import warn as print_warning
 from .images import IMAGE_SUFFIXES
 from .manifest import ALREADY_DONE, MANIFEST_NAME, NOT_MEDIA, BatchRow, Recorder, done_outputs, read_manifest
 from .media import VideoInfo, probe_video
@@ -235,7 +236,7 @@ def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[
                               resume=not job.options.run.force if resume is None else resume, on_frame=on_frame)
             frames = result.frames
             if result.kept_shots:  # the manifest row tells which shots were in colour already
-                warnings.append(f"{path}: {kept_line(result.kept_shots)}")
+                warnings.append(kept_line(result.kept_shots, path))
         else:
             result = colorize_image(path, target, colorizer=colorizer, render_size=job.options.model.render_size,
                                     force=job.options.run.force)
@@ -259,7 +260,7 @@ class LocalExecutor:
             return
         colorizer = self.load(job.options)  # before the first item, so its time is its own, not the model's
         for item in items:
-            report(color_item(item, job, colorizer, _print_warning if job.options.run.progress else None))
+            report(color_item(item, job, colorizer, print_warning if job.options.run.progress else None))
 
     def load(self, options: RemasterOptions):
         if self.colorizer is None:
@@ -268,10 +269,6 @@ class LocalExecutor:
             self.colorizer = load_colorizer(options.model.weights, precision=options.model.precision)
             _ = self.colorizer.embedder  # now, so that its errors stop the batch at once
         return self.colorizer
-
-
-def _print_warning(message: str) -> None:
-    tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
 
 
 def error_line(path: Path, exc: Exception) -> str:

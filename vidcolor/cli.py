@@ -16,8 +16,8 @@ from typing import List, Optional
 
 import typer
 
-from .errors import VidcolorError, exit_code_of
-from .exits import ends_in_one_line, fail as _fail, warn as _warn
+from .errors import VidcolorError
+from .exits import ends_in_one_line, fail as _fail, stopped as _stopped, warn as _warn
 from .options import CODECS, DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS
 
 app = typer.Typer(
@@ -116,8 +116,7 @@ def remaster(
     except KeyboardInterrupt as exc:
         folder = parts_folder(output or default_output(source))
         if folder.is_dir() and not _state["debug"]:
-            _fail(f"{getattr(exc, 'reason', 'interrupted')}; finished segments are kept in {folder}, "
-                  "rerun with --resume to go on", exit_code_of(exc))
+            _stopped(exc, f"finished segments are kept in {folder}, rerun with --resume to go on")
         raise
     resumed = f", {result.resumed_frames} resumed" if result.resumed_frames else ""
     typer.echo(f"{result.output}  ({result.codec}, {result.frames} frames{resumed}, {result.shots} shots, {result.seconds:.1f} s, "
@@ -228,8 +227,7 @@ def batch(
     except KeyboardInterrupt as exc:
         if _state["debug"]:
             raise
-        _fail(f"{getattr(exc, 'reason', 'interrupted')}; finished files are recorded in {out_dir / MANIFEST_NAME}, "
-              "rerun to go on", exit_code_of(exc))
+        _stopped(exc, f"finished files are recorded in {out_dir / MANIFEST_NAME}, rerun to go on")
     typer.echo(format_summary(summary))
     if summary.counts["failed"]:
         raise typer.Exit(1)
@@ -314,8 +312,7 @@ def train(
     except KeyboardInterrupt as exc:
         if _state["debug"]:
             raise
-        _fail(f"{getattr(exc, 'reason', 'interrupted')}; rerun with --resume to go on from the last checkpoint in "
-              f"{run_dir}, if it made one", exit_code_of(exc))
+        _stopped(exc, f"rerun with --resume to go on from the last checkpoint in {run_dir}, if it made one")
     typer.echo(str(path))
 
 

@@ -37,9 +37,13 @@ class ShotDirector:
         self._palettes: dict[tuple, np.ndarray] = {}
         said = [self.direction.film, *self.direction.shots.values()]
         self.bins = palette_bins(colorizer) if any(d.reference is not None for d in said) else None
-        if any(d.hints for d in said) and not colorizer.accepts_hints:
-            raise ModelError("this model takes no colour hints")
         self.follows_hints = any(d.hints for d in said)
+        if self.follows_hints and not colorizer.accepts_hints:
+            raise ModelError("this model takes no colour hints")
+
+    def kept_shots(self) -> list[int]:
+        """The shots (counted from 1) left as they were because they are in colour already."""
+        return [shot + 1 for shot in range(self.plan.shots) if self.choice(shot).automatic]
 
     def choice(self, shot: int) -> ShotChoice:
         """The choice for shot `shot` (counted from 0, as the plan counts; the file counts from 1)."""
@@ -75,6 +79,7 @@ class HintFollower:
     is dropped for the rest of the shot: it does not stay behind on whatever comes into its place."""
 
     SPREAD = 3  # px between the points followed around a hint (at the working size)
+    OFFSETS = np.array([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], np.float32) * SPREAD
 
     def __init__(self):
         self.shot = None
@@ -94,11 +99,10 @@ class HintFollower:
         return [(float(xy[0]) / max(1, width - 1), float(xy[1]) / max(1, height - 1), ab) for xy, ab in self.points]
 
     def _moved(self, xy: np.ndarray, ab, grey: np.ndarray):
-        offsets = np.array([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], np.float32) * self.SPREAD
-        start = (xy + offsets).reshape(-1, 1, 2)
+        start = (xy + self.OFFSETS).reshape(-1, 1, 2)
         moved, found, _ = cv2.calcOpticalFlowPyrLK(self.previous, grey, start, None, winSize=(15, 15), maxLevel=2)
         found = found.ravel().astype(bool)
-        if found.sum() < len(offsets) // 2 + 1:
+        if found.sum() < len(self.OFFSETS) // 2 + 1:
             return None
         xy = xy + np.median((moved - start).reshape(-1, 2)[found], axis=0)
         height, width = grey.shape

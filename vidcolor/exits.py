@@ -18,6 +18,11 @@ def fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def stopped(interrupt: KeyboardInterrupt, what_next: str) -> None:
+    """Ctrl-C or SIGTERM as one line (what stopped it; what_next) and its exit code (130, 143)."""
+    fail(f"{getattr(interrupt, 'reason', 'interrupted')}; {what_next}", exit_code_of(interrupt))
+
+
 def warn(message: str) -> None:
     """One warning line on stderr, above any progress bar (never glued onto its line)."""
     from tqdm import tqdm
@@ -53,7 +58,7 @@ def ends_in_one_line(function, debug: Callable[[], bool]):
             except VidcolorError as exc:
                 fail(str(exc), exc.exit_code)
             except KeyboardInterrupt as exc:
-                fail(f"{getattr(exc, 'reason', 'interrupted')}; no partial output was kept", exit_code_of(exc))
+                stopped(exc, "no partial output was kept")
             lost = signal_received()
             if lost is not None:  # a stop whose KeyboardInterrupt was swallowed on the way: still a stop
                 stop = Interrupted(lost)

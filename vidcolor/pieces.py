@@ -29,9 +29,10 @@ import numpy as np
 
 from .batch import BatchItem, BatchJob, ItemResult
 from .errors import OutputError
-from .media import OutputCodec, VideoInfo, choose_codec, frames_for, probe_video
+from .media import OutputCodec, VideoInfo, probe_video
 from .options import RemasterOptions
-from .pipeline import claimed_output, color_pass, kept_line, segment_settings
+from .director import ShotDirector
+from .pipeline import claimed_output, color_pass, kept_line, output_codec, segment_settings
 from .segments import ResumePlan, SegmentStore, join_segments, parts_folder
 from .shotplan import ShotPlan
 from .streams import StageClock
@@ -86,11 +87,8 @@ def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, 
 
 
 def output_frames(source: Path, output: Path, job: BatchJob) -> tuple[OutputCodec, VideoInfo]:
-    """The film's output codec and its frames as that codec takes them: each worker works them out
-    as remaster() does (pipeline.claimed_output), from the same settings."""
-    info = probe_video(source)
-    codec = choose_codec(job.options.film.codec, info, output)
-    return codec, frames_for(info, codec)
+    """The film's output codec and its frames, as remaster() works them out (each worker does)."""
+    return output_codec(probe_video(source), output, job.options)
 
 
 def split(frames: int, segment_frames: int, cuts: tuple[int, ...], piece_frames: int) -> list[Piece]:
@@ -176,10 +174,10 @@ class SplitFilm:
             raise OutputError(f"{self.output}: cannot join it: {len(segments)} of its {self.segments} segments "
                               f"are in {store.folder}")
         frames = join_segments(segments, self.info, self.output, codec=self.codec, force=self.options.run.force)
-        colors = store.load_plan()[3]
-        kept = [] if self.options.film.recolor_all else [shot + 1 for shot, c in enumerate(colors) if c.is_color]
+        with ShotPlan.saved(*store.load_plan()) as plan:  # a batch has no direction: no model needed
+            kept = ShotDirector(plan, None, None, self.options.film.recolor_all).kept_shots()
         if kept:  # as a one-process batch tells it (batch.color_item)
-            self.warn(f"{self.source}: {kept_line(kept)}")
+            self.warn(kept_line(kept, self.source))
         store.remove()
         return frames
 

@@ -56,11 +56,11 @@ class RemasterResult:
     codec: str = ""  # the output's video codec ("H.264", "HEVC", "FFV1", "ProRes")
 
 
-def kept_line(kept_shots: list[int]) -> str:
-    """What a film's summary says of the shots left as they were (in colour already)."""
+def kept_line(kept_shots: list[int], film: Path | None = None) -> str:
+    """What a film's summary (or, naming the film, its batch row) says of the shots left as they were."""
     many = len(kept_shots) > 1
-    return (f"shot{'s' * many} {', '.join(map(str, kept_shots))}: in colour already, left as "
-            f"{'they were' if many else 'it was'} (--recolor-all colours them too)")
+    return (f"{f'{film}: ' if film else ''}shot{'s' * many} {', '.join(map(str, kept_shots))}: in colour already, "
+            f"left as {'they were' if many else 'it was'} (--recolor-all colours them too)")
 
 
 def default_output(source: Path, codec: str = "h264") -> Path:
@@ -123,6 +123,12 @@ def remaster(
                                 started, on_frame, direction)
 
 
+def output_codec(info: VideoInfo, output: Path, options: RemasterOptions) -> tuple[OutputCodec, VideoInfo]:
+    """The output's codec (the container's rule, --codec) and the source's info as its frames will be."""
+    codec = choose_codec(options.film.codec, info, output)
+    return codec, frames_for(info, codec)
+
+
 @contextmanager
 def claimed_output(source: Path, output: Path, info: VideoInfo,
                    options: RemasterOptions) -> Iterator[tuple[OutputCheck, OutputCodec, VideoInfo]]:
@@ -130,11 +136,10 @@ def claimed_output(source: Path, output: Path, info: VideoInfo,
     unless force, not the input, writable, able to hold the sound), then the output's lock, held
     for the block: another run to the same output fails at once instead of touching its segments.
     Yields the check, the output codec, and the source's info as that codec's frames will be."""
-    codec = choose_codec(options.film.codec, info, output)
+    codec, info = output_codec(info, output, options)
     refuse_overwrite(output, options.run.force)
     if output.resolve() == source.resolve():
         raise OutputError(f"{output}: is the input itself; choose another output name")
-    info = frames_for(info, codec)
     checked = check_output(info, output, options.run.force)
     with output_lock(output):  # before the side folder is touched, and before the model loads
         refuse_overwrite(output, options.run.force)  # a run that held the lock may have finished it
@@ -164,7 +169,7 @@ def _remaster_locked(source, output, info, codec, checked, options, colorizer, w
             color_pass(source, output, checked.format_name, info, codec, plan, colorizer, options, store,
                        resume_plan, warn, clock, on_frame, director)
             plan.finish()
-            kept_shots = [shot + 1 for shot in range(plan.shots) if director.choice(shot).automatic]
+            kept_shots = director.kept_shots()
         raise_if_interrupted()  # a Ctrl-C that was lost on the way must not end in a finished film
         frames = clock.timed("join", lambda: join_segments(store.complete_segments(), info, output, codec=codec,
                                                            force=options.run.force))

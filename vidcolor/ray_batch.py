@@ -19,7 +19,6 @@ at the driver's paths. Ray is imported only here, and only when this executor ru
 from __future__ import annotations
 
 import secrets
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from .batch import BatchItem, BatchJob, ItemResult, error_line
 from .errors import InputError, ModelError, VidcolorError
+from .exits import warn as print_warning
 from .media import probe_video
 from .options import RemasterOptions
 from .outputs import write_text
@@ -329,7 +329,7 @@ class _Dispatch:
     def _record(self, result: ItemResult) -> None:
         if self.progress:
             for message in result.warnings:
-                tqdm.write(f"vidcolor: warning: {message}", file=sys.stderr)
+                print_warning(message)
         self.report(result)
 
     def _poll(self) -> None:

@@ -135,12 +135,10 @@ class SegmentStore:
         fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back
         if folder.is_dir():
             if resume:
-                kept = _read_json(folder / FINGERPRINT)
-                if kept == fingerprint:
+                changed = _changed(folder, fingerprint)
+                if changed == []:
                     return cls(folder)
-                kept = kept or {}
-                changed = sorted(k for k in set(fingerprint) | set(kept) if kept.get(k) != fingerprint.get(k))
-                why = f"made with other {', '.join(changed)}" if kept else "unreadable"
+                why = f"made with other {', '.join(changed)}" if changed else "unreadable"
                 warn(f"{folder}: starting over, the unfinished work kept there was {why}")
             else:
                 warn(f"{folder}: starting over; the unfinished work kept there is discarded (--resume goes on from it)")
@@ -155,11 +153,9 @@ class SegmentStore:
         """The folder of `output` that another process opened (SegmentStore.open) with the same
         fingerprint: OutputError if it is gone or was made with other settings."""
         folder = parts_folder(output)
-        kept = _read_json(folder / FINGERPRINT)
-        if kept != json.loads(json.dumps(fingerprint)):
-            kept = kept or {}
-            changed = sorted(k for k in set(fingerprint) | set(kept) if kept.get(k) != fingerprint.get(k))
-            why = f"was made with other {', '.join(changed)}" if kept else "is gone"
+        changed = _changed(folder, json.loads(json.dumps(fingerprint)))
+        if changed != []:
+            why = f"was made with other {', '.join(changed)}" if changed else "is gone"
             raise OutputError(f"{folder}: this worker cannot add segments: the folder {why}")
         return cls(folder)
 
@@ -268,9 +264,8 @@ class SegmentWriter:
 
     def _start(self) -> None:
         first_frame = self.index * self.segment_frames
-        self._encoder = VideoEncoder.detached(self.source, self.format_name, self.output, codec=self.codec,
-                                              crf=self.crf, preset=self.preset, first_index=first_frame,
-                                              last_pts=self.last_pts)
+        self._encoder = VideoEncoder(self.source, self.format_name, self.output, codec=self.codec, crf=self.crf,
+                                     preset=self.preset, first_index=first_frame, last_pts=self.last_pts)
         self._data = atomic_path(self.store.paths(self.index)[0], sync=True)
         self._file = open(self._data.__enter__(), "wb")  # noqa: SIM115 (open until _finish)
         self._packets, self._frames, self._size = [], 0, 0
@@ -338,6 +333,15 @@ def _writing_errors(folder: Path):
 def _write_atomic(path: Path, data: bytes) -> None:
     with atomic_path(path, sync=True) as temp:
         temp.write_bytes(data)
+
+
+def _changed(folder: Path, fingerprint: dict) -> list[str] | None:
+    """The settings in which `folder`'s fingerprint differs from `fingerprint` ([] if none), or
+    None if it has no readable fingerprint."""
+    kept = _read_json(folder / FINGERPRINT)
+    if not kept:
+        return None
+    return sorted(k for k in set(fingerprint) | set(kept) if kept.get(k) != fingerprint.get(k))
 
 
 def _read_json(path: Path) -> dict | None:
