@@ -166,7 +166,7 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
     pack_dir, out_dir = Path(pack_dir), Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = PackedImages(pack_dir, workers)
-    settings = SampleSettings(crop=192, target_stride=4, degrade=degrade, with_hints=hints)
+    settings = SampleSettings(crop=SHORT_SIDE, target_stride=4, degrade=degrade, with_hints=hints)
     ring = BatchRing(data, settings, seed, batch, workers, slots=2 * workers)
     log = open(out_dir / "train.log", "a", buffering=1)
 

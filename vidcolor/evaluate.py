@@ -84,13 +84,15 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
     truths, greys, predictions = [], [], []
     with tempfile.TemporaryDirectory(prefix="vidcolor-eval-") as tmp:
         grey_path, color_path = Path(tmp) / "grey.mkv", Path(tmp) / "color.mkv"
+        neutral = None  # the grey chroma plane, the same for every frame
         with VideoWriter(info, grey_path, crf=0, preset="ultrafast", copy_audio=False) as writer:
             for frame in decode_frames(source, info):
                 if frame.index >= limit:
                     break
                 truths.append(yuv_to_rgb(frame.y, frame.u, frame.v, info.matrix, info.full_range, info.bit_depth))
-                neutral = 1 << (info.bit_depth - 1)
-                writer.write(frame.y, np.full_like(frame.u, neutral), np.full_like(frame.v, neutral), frame.pts)
+                if neutral is None:
+                    neutral = np.full_like(frame.u, 1 << (info.bit_depth - 1))
+                writer.write(frame.y, neutral, neutral, frame.pts)
         options = RemasterOptions.of(render_size=render_size, key_interval=key_interval or KEY_INTERVAL, progress=progress,
                                   crf=0, preset="ultrafast")
         remaster(grey_path, color_path, options, colorizer=colorizer, on_warning=lambda m: None)

@@ -267,10 +267,10 @@ class Colorizer:
         self.output_stride = architecture.OUTPUT_STRIDE
         self.input_multiple = INPUT_MULTIPLES[config.architecture]
         self.accepts_hints = "hints" in [t.name for t in model.inputs]
-        self.palette_bins = np.asarray(config.bins, np.float32) if config.head == "classification" else None
+        centres = np.asarray(config.bins, np.float32)
+        self.palette_bins = centres if config.head == "classification" else None
         self._embedder = embedder
         self._identity = None
-        centres = np.asarray(config.bins, np.float32)
         correction = 0.0
         if config.head == "classification" and config.prior_correction and config.bin_weights:
             correction = -config.prior_correction * np.log(np.asarray(config.bin_weights, np.float32))
@@ -339,7 +339,7 @@ class Colorizer:
             raise ModelError(f"the {self.config.architecture} model takes no colour hints")
         if prior is not None and self.palette_bins is None:
             raise ModelError(f"the {self.config.head} model takes no reference palette")
-        prior = np.zeros((len(light), len(self.config.bins))) if prior is None else prior
+        prior = np.zeros((len(light), len(self.config.bins)), np.float32) if prior is None else prior
         return np.asarray(self._predict(inputs, np.asarray(prior, np.float32)))
 
 

@@ -49,9 +49,9 @@ class ColorStage:
     warm-up reaches back no further) only carry hints along, where their shot has any."""
 
     def __init__(self, info: VideoInfo, plan, colorizer, render_size: int, key_interval: int, chunk: int,
-                 clock: StageClock, director: ShotDirector | None = None, first_frame: int = 0):
+                 clock: StageClock, director: ShotDirector, first_frame: int = 0):
         self.plan, self.colorizer, self.key_interval, self.chunk, self.clock = plan, colorizer, key_interval, chunk, clock
-        self.director = director or ShotDirector(plan, colorizer)
+        self.director = director
         self.first_frame, self.follower = first_frame, HintFollower()
         self.table = grey_to_lightness_table(info.full_range, info.bit_depth)  # indexed by the frame's own codes
         self.h, self.w = render.model_size(info.height, info.width, render_size, colorizer)
@@ -150,15 +150,21 @@ class EncodeStage:
 
     def __init__(self, info: VideoInfo, writer, clock: StageClock, on_frame=None):
         self.info, self.writer, self.clock, self.on_frame = info, writer, clock, on_frame
+        self._first_field = first_field(info.field_order)
+        self._neutral: np.ndarray | None = None  # a grey frame's chroma planes (the encoder copies them)
         self._woven: tuple[YuvFrame, np.ndarray, np.ndarray, list[int]] | None = None  # a frame's fields so far
 
     def push(self, item: Colored) -> list:
         frame = item.frame
         if item.mode != COLOR:
-            if item.field is not None and item.field == first_field(self.info.field_order):
+            if item.field is not None and item.field == self._first_field:
                 return []  # the frame goes out once, with its other field
-            neutral = np.full_like(frame.u, 1 << (self.info.bit_depth - 1))  # GREY
-            u, v = (frame.u, frame.v) if item.mode == KEEP else (neutral, neutral)
+            if item.mode == KEEP:
+                u, v = frame.u, frame.v
+            else:  # GREY
+                if self._neutral is None:
+                    self._neutral = np.full_like(frame.u, 1 << (self.info.bit_depth - 1))
+                u = v = self._neutral
         elif item.field is None:
             u, v = self.clock.timed("upsample", chroma_planes, frame.y, frame.u.shape, item.light, item.ab, self.info)
         else:

@@ -134,11 +134,6 @@ class VideoEncoder:
             self.close()
             raise
 
-    @classmethod
-    def detached(cls, source: VideoInfo, format_name: str, dest: Path, **settings) -> "VideoEncoder":
-        """An encoder shaped by a `format_name` container (the same as the constructor)."""
-        return cls(source, format_name, dest, **settings)
-
     def _setup(self, format_name: str, dest: Path, crf: int, preset: str) -> None:
         source, codec = self.source, self.codec
         # (x264 cannot code odd-height fields: such films are only flagged)
@@ -217,7 +212,7 @@ class VideoEncoder:
         for plane, data in zip(frame.planes, (y, u, v)):
             padded = np.zeros((plane.height, plane.line_size // data.itemsize), data.dtype)
             padded[:, : plane.width] = data
-            plane.update(padded.tobytes())
+            plane.update(padded)
         return frame
 
     def _chroma_rows(self, chroma_height: int) -> np.ndarray:

@@ -32,7 +32,7 @@ Warn = Callable[[str], None]
 # full range so that e.g. a gray source keeps its exact values as luma.
 _NON_YUV_PREFIXES = ("gray", "rgb", "bgr", "argb", "abgr", "gbr", "pal8", "0rgb", "0bgr", "ya", "mono")
 # AVColorSpace / AVColorRange values (PyAV exposes these as plain ints).
-SPC_BT709, SPC_UNSPECIFIED, SPC_BT470BG, SPC_SMPTE170M, SPC_SMPTE240M = 1, 2, 5, 6, 7
+SPC_BT709, SPC_BT470BG, SPC_SMPTE170M, SPC_SMPTE240M = 1, 5, 6, 7
 RANGE_MPEG, RANGE_JPEG = 1, 2
 
 
@@ -329,7 +329,9 @@ def decode_frames(path, info: VideoInfo | None = None, *, on_warning: Warn | Non
         source_type = dtype if not shift or info.bit_depth - shift > 8 else np.uint8
         y, u, v = (_plane(frame, i, source_type).astype(dtype, copy=False) for i in range(3))
         if shift:
-            y, u, v = y << shift, u << shift, v << shift
+            y <<= shift  # private copies (_plane)
+            u <<= shift
+            v <<= shift
         yield YuvFrame(y, u, v, frame.pts, index)
 
 

@@ -24,8 +24,6 @@ Disposition = av.stream.Disposition
 
 # AVFieldOrder
 FIELD_UNKNOWN, FIELD_PROGRESSIVE, FIELD_TT, FIELD_BB, FIELD_TB, FIELD_BT = range(6)
-FIELD_NAMES = {FIELD_TT: "top field first", FIELD_BB: "bottom field first",
-               FIELD_TB: "top coded first, bottom shown first", FIELD_BT: "bottom coded first, top shown first"}
 # Field orders, as the encoders take them: which field is shown first.
 SHOWN_FIRST = {FIELD_TT: "tff", FIELD_BT: "tff", FIELD_BB: "bff", FIELD_TB: "bff"}
 
