@@ -257,6 +257,8 @@ class SegmentWriter:
     def abort(self) -> None:
         if self._encoder is not None:
             self._encoder.close()
+        if self._file is not None:
+            self._file.close()
         if self._data is not None:
             with contextlib.suppress(Exception):
                 self._data.__exit__(RuntimeError, RuntimeError("aborted"), None)  # removes the partial file
