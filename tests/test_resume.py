@@ -194,7 +194,9 @@ def test_cli_interrupted_names_the_kept_segments(tmp_path, monkeypatch):
 
     def interrupted(source, output, options, **kwargs):
         parts_folder(output).mkdir()
-        raise KeyboardInterrupt
+        stop = KeyboardInterrupt()
+        stop.kept_in = parts_folder(output)  # as remaster() tells where it kept finished segments
+        raise stop
 
     monkeypatch.setattr(vidcolor.pipeline, "remaster", interrupted)
     result = CliRunner().invoke(app, ["remaster", str(src), "-o", str(tmp_path / "out.mp4")])

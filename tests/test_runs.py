@@ -29,12 +29,13 @@ def film(tmp_path):
     return make_clip(tmp_path / "film.mp4", size=(64, 48), frames=40, audio="aac")
 
 
-def start(tmp_path, film, out, *, name="run", **settings):
+def start(tmp_path, film, out, *, name="run", args=(), **settings):
     """A remaster in its own process that waits at model call 4 (segment 0 is then finished)."""
     settings = {**SETTINGS, "pause_at": 4, "marker": str(tmp_path.parent / f"{tmp_path.name}-{name}.paused"),
                 "release": str(tmp_path.parent / f"{tmp_path.name}.release"), **settings}
     log = open(tmp_path.parent / f"{tmp_path.name}-{name}.log", "w+")  # noqa: SIM115 (read after the run)
-    process = subprocess.Popen(cli_command(settings, "remaster", film, "-o", out, *ARGS), stdout=log, stderr=log,
+    where = ("-o", out) if out is not None else ()
+    process = subprocess.Popen(cli_command(settings, "remaster", film, *where, *args, *ARGS), stdout=log, stderr=log,
                                text=True)
     process.log, process.marker = log, settings["marker"]
     return process
@@ -136,6 +137,21 @@ def test_sigterm_and_ctrl_c_keep_finished_segments_with_one_line(tmp_path, film,
     assert sorted(p.name for p in tmp_path.iterdir()) == [parts_folder(out).name, "film.mp4"]
     names = sorted(p.name for p in parts_folder(out).iterdir())
     assert "segment-000000.json" in names and not any("partial" in name for name in names)
+
+
+def test_ctrl_c_names_the_kept_segments_of_an_output_named_for_its_codec(tmp_path, film):
+    out = tmp_path / "film_color.mkv"  # FFV1 cannot go in the source's .mp4: the default name is .mkv
+    run = start(tmp_path, film, None, args=("--codec", "ffv1"))
+    try:
+        wait_until_paused(run, parts_folder(out))
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=60) == 130, output_of(run)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert error_lines(output_of(run))[-1] == (f"vidcolor: interrupted; finished segments are kept in "
+                                               f"{parts_folder(out)}, rerun with --resume to go on")
 
 
 def test_a_swallowed_ctrl_c_still_stops_the_run(tmp_path, film):

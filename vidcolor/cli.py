@@ -104,9 +104,7 @@ def remaster(
 ) -> None:
     """Colour a film, keeping its sound, timing and original lightness."""
     from .direction import read_direction
-    from .pipeline import default_output
     from .pipeline import kept_line, remaster as run_remaster
-    from .segments import parts_folder
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
                             codec, force, weights, quiet, recolor_all)
@@ -114,8 +112,8 @@ def remaster(
     try:
         result = run_remaster(source, output, options, resume=resume, on_warning=_warn, direction=directed)
     except KeyboardInterrupt as exc:
-        folder = parts_folder(output or default_output(source))
-        if folder.is_dir() and not _state["debug"]:
+        folder = getattr(exc, "kept_in", None)  # where remaster() kept finished segments, if it did
+        if folder is not None and not _state["debug"]:
             _stopped(exc, f"finished segments are kept in {folder}, rerun with --resume to go on")
         raise
     resumed = f", {result.resumed_frames} resumed" if result.resumed_frames else ""

@@ -180,7 +180,9 @@ def _remaster_locked(source, output, info, codec, checked, options, colorizer, w
             store.remove()
         elif isinstance(error, VidcolorError):  # said in its one line
             error.args = (f"{error}; {kept}",)
-        elif not isinstance(error, KeyboardInterrupt):
+        elif isinstance(error, KeyboardInterrupt):
+            error.kept_in = store.folder  # for the command's one line
+        else:
             warn(kept)
         raise
     store.remove()
