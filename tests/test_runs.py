@@ -54,6 +54,19 @@ def wait_until_paused(process, folder, timeout=120):
         time.sleep(0.05)
 
 
+def stopped(run, folder, signum=signal.SIGINT, code=130):
+    """`run`, sent `signum` once paused with its first segment in `folder`, ended with `code`."""
+    try:
+        wait_until_paused(run, folder)
+        run.send_signal(signum)
+        assert run.wait(timeout=60) == code, output_of(run)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    return run
+
+
 def error_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
@@ -122,15 +135,7 @@ def test_runs_started_together_one_writes_the_other_says_who(tmp_path, film):
 ])
 def test_sigterm_and_ctrl_c_keep_finished_segments_with_one_line(tmp_path, film, signum, code, message):
     out = tmp_path / "out.mp4"
-    run = start(tmp_path, film, out)
-    try:
-        wait_until_paused(run, parts_folder(out))
-        run.send_signal(signum)
-        assert run.wait(timeout=60) == code, output_of(run)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+    run = stopped(start(tmp_path, film, out), parts_folder(out), signum, code)
     assert error_lines(output_of(run)) == [f"vidcolor: {message}; finished segments are kept in {parts_folder(out)}, "
                                            "rerun with --resume to go on"]
     # no output, no lock, no temporary file; only complete segments in the folder
@@ -141,15 +146,7 @@ def test_sigterm_and_ctrl_c_keep_finished_segments_with_one_line(tmp_path, film,
 
 def test_ctrl_c_names_the_kept_segments_of_an_output_named_for_its_codec(tmp_path, film):
     out = tmp_path / "film_color.mkv"  # FFV1 cannot go in the source's .mp4: the default name is .mkv
-    run = start(tmp_path, film, None, args=("--codec", "ffv1"))
-    try:
-        wait_until_paused(run, parts_folder(out))
-        run.send_signal(signal.SIGINT)
-        assert run.wait(timeout=60) == 130, output_of(run)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+    run = stopped(start(tmp_path, film, None, args=("--codec", "ffv1")), parts_folder(out))
     assert error_lines(output_of(run))[-1] == (f"vidcolor: interrupted; finished segments are kept in "
                                                f"{parts_folder(out)}, rerun with --resume to go on")
 
@@ -158,15 +155,7 @@ def test_a_swallowed_ctrl_c_still_stops_the_run(tmp_path, film):
     """A library that catches the KeyboardInterrupt (or Python, when it lands in a __del__) must not
     turn Ctrl-C into a finished film and exit 0."""
     out = tmp_path / "out.mp4"
-    run = start(tmp_path, film, out, swallow=True)
-    try:
-        wait_until_paused(run, parts_folder(out))
-        run.send_signal(signal.SIGINT)
-        assert run.wait(timeout=60) == 130, output_of(run)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+    run = stopped(start(tmp_path, film, out, swallow=True), parts_folder(out))
     assert not out.exists() and "Traceback" not in output_of(run)
     assert error_lines(output_of(run)) == [f"vidcolor: interrupted; finished segments are kept in {parts_folder(out)}, "
                                            "rerun with --resume to go on"]
