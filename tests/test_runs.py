@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app
 from vidcolor.outputs import lock_path
-from vidcolor.segments import parts_folder
+from vidcolor.segments import PLAN, parts_folder
 
 # chunks of 4 frames (2 key frames each), segments of 8: a 40-frame film has 5
 SETTINGS = {"segment_frames": 8}
@@ -48,7 +48,10 @@ def output_of(process) -> str:
 
 def wait_until_paused(process, folder, timeout=120):
     deadline = time.time() + timeout
-    while not (os.path.exists(process.marker) and (folder / "segment-000000.json").exists()):
+    # paused at a model call, with segment 0 finished and the first pass's shot plan saved (written
+    # last, by the scan's own thread): from then on the folder stays as it is until the run goes on
+    while not (os.path.exists(process.marker) and (folder / "segment-000000.json").exists()
+               and (folder / PLAN).exists()):
         assert process.poll() is None, output_of(process)[-3000:]
         assert time.time() < deadline, "the run did not get to its pause in time"
         time.sleep(0.05)
