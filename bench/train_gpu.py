@@ -4,12 +4,13 @@ and no network, and takes at most 64 MiB of files along.
 How the H200 fine-tune in weights/README.md was run; three steps:
 
   # here: photos, their cached embeddings and the starting weights, packed small
-  python bench/train_gpu.py pack ../shared/data/train runs/lite0/cache weights/vidcolor.weights.h5 .gpu/pack
+  python bench/train_gpu.py pack ../shared/data/train runs/lite0/cache weights/vidcolor.weights.h5 .gpu/pack \
+      --holdout ../shared/data/val --holdout-cache runs/lite0/cache/val
   # (with the Keras, namex and optree wheels in .whl: 61 MiB of the 64 MiB that may travel, once
   # weights/vidcolor.weights.h5 is untracked for that call: its float16 copy in the pack stands in)
 
   # there (KERAS_BACKEND=jax): train for a wall-clock budget; fp16 snapshots come back
-  python bench/train_gpu.py train .gpu/pack $OUT --minutes 7
+  python bench/train_gpu.py train .gpu/pack $OUT --minutes 7 [--encoder frozen|from8] [--weight-decay 0.05]
 
   # here: a snapshot back into a NAME.weights.h5 + NAME.json pair
   python bench/train_gpu.py unpack $OUT/final.npz .gpu/pack/init.json runs/gpu/final.weights.h5
@@ -17,6 +18,9 @@ How the H200 fine-tune in weights/README.md was run; three steps:
 The pack holds the photos as WebP (quality 70) with the short side at 192 px (the training
 crop; the random zoom of up to 1.3x then enlarges a little), each photo's embedding quantised to 8 bits per row,
 its sampling probability, and the starting weights in float16. Nothing in it is committed.
+With --holdout, the validation photos travel too (1.9 MB): every --check-every steps the run
+measures their loss as bench/compare_models.py does (15 batches of 16, no degradation, no hints)
+and keeps the weights with the lowest in best.npz, since a long run on this few photos overfits.
 
 Batches are made by worker processes (forked before the framework starts, so no framework thread
 is copied) into a ring of shared memory slots, in step order, each from a generator seeded with
@@ -45,10 +49,23 @@ from vidcolor.dataset import ImageSet, SampleSettings  # noqa: E402
 SHORT_SIDE = 192
 
 
-def pack(data_dir: str, cache: str, init: str, out: str, quality: int) -> None:
+def pack(data_dir: str, cache: str, init: str, out: str, quality: int, holdout: str | None,
+         holdout_cache: str | None) -> None:
     from vidcolor import model as model_lib
 
-    data = ImageSet(Path(data_dir), Path(cache), "efficientnet_lite0")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _pack_set(ImageSet(Path(data_dir), Path(cache), "efficientnet_lite0"), out_dir, "", quality)
+    if holdout:
+        _pack_set(ImageSet(Path(holdout), Path(holdout_cache), "efficientnet_lite0"), out_dir, "holdout_", quality)
+    _, model = model_lib.load_model(Path(init))
+    save_half(model.get_weights(), out_dir / "init.npz")
+    (out_dir / "init.json").write_text(model_lib.config_path(Path(init)).read_text())
+    for f in sorted(out_dir.iterdir()):
+        print(f"{f}: {f.stat().st_size / 1e6:.1f} MB")
+
+
+def _pack_set(data: ImageSet, out_dir: Path, prefix: str, quality: int) -> None:
     blobs = []
     for image in data.images:
         h, w = image.shape[:2]
@@ -63,21 +80,14 @@ def pack(data_dir: str, cache: str, init: str, out: str, quality: int) -> None:
             image = image[:, (w - longest) // 2:][:, :longest]
         ok, blob = cv2.imencode(".webp", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_WEBP_QUALITY, quality])
         blobs.append(blob.ravel())
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
-    np.savez(out_dir / "images.npz", blob=np.concatenate(blobs), offsets=offsets, probabilities=data.probabilities)
+    np.savez(out_dir / f"{prefix}images.npz", blob=np.concatenate(blobs), offsets=offsets,
+             probabilities=data.probabilities)
     emb = data.embeddings.astype(np.float32)
     lo, hi = emb.min(1), emb.max(1)
     scale = np.maximum(hi - lo, 1e-6) / 255.0
     q = np.round((emb - lo[:, None]) / scale[:, None]).astype(np.uint8)
-    np.savez_compressed(out_dir / "embeddings.npz", q=q, lo=lo, scale=scale.astype(np.float32))
-
-    _, model = model_lib.load_model(Path(init))
-    save_half(model.get_weights(), out_dir / "init.npz")
-    (out_dir / "init.json").write_text(model_lib.config_path(Path(init)).read_text())
-    for f in sorted(out_dir.iterdir()):
-        print(f"{f}: {f.stat().st_size / 1e6:.1f} MB")
+    np.savez_compressed(out_dir / f"{prefix}embeddings.npz", q=q, lo=lo, scale=scale.astype(np.float32))
 
 
 def save_half(weights: list, path: Path) -> None:
@@ -92,14 +102,14 @@ def load_half(path: Path) -> list:
 class PackedImages(ImageSet):
     """An ImageSet read from a pack instead of a photo folder (the same batches code)."""
 
-    def __init__(self, pack_dir: Path, workers: int):
-        images = np.load(pack_dir / "images.npz", allow_pickle=False)
+    def __init__(self, pack_dir: Path, workers: int, prefix: str = ""):
+        images = np.load(pack_dir / f"{prefix}images.npz", allow_pickle=False)
         blob, offsets = images["blob"], images["offsets"]
         pieces = [blob[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             self.images = pool.map(_decode, pieces, chunksize=64)
         self.probabilities = images["probabilities"]
-        e = np.load(pack_dir / "embeddings.npz", allow_pickle=False)
+        e = np.load(pack_dir / f"{prefix}embeddings.npz", allow_pickle=False)
         self.embeddings = (e["q"].astype(np.float32) * e["scale"][:, None] + e["lo"][:, None]).astype(np.float32)
         self.files = [None] * len(self.images)
 
@@ -161,12 +171,14 @@ class BatchRing:
 # --- training ------------------------------------------------------------------------------------
 
 def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, workers: int, hints: float,
-          degrade: float, seed: int, warmup: int, ema: float) -> None:
+          degrade: float, seed: int, warmup: int, ema: float, encoder: str, zoom: float, weight_decay: float,
+          check_every: int, marks: list[int]) -> None:
     started = time.time()
     pack_dir, out_dir = Path(pack_dir), Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = PackedImages(pack_dir, workers)
-    settings = SampleSettings(crop=SHORT_SIDE, target_stride=4, degrade=degrade, with_hints=hints)
+    settings = SampleSettings(crop=SHORT_SIDE, target_stride=4, degrade=degrade, with_hints=hints, zoom=zoom)
+    held_out = _held_out_batches(pack_dir, workers)
     ring = BatchRing(data, settings, seed, batch, workers, slots=2 * workers)
     log = open(out_dir / "train.log", "a", buffering=1)
 
@@ -175,9 +187,11 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
         print(line, flush=True)
         log.write(line + "\n")
 
-    say({"images": len(data.images), "loaded_s": round(time.time() - started, 1)})
+    say({"images": len(data.images), "held_out_batches": len(held_out), "loaded_s": round(time.time() - started, 1),
+         "encoder": encoder, "lr": lr, "weight_decay": weight_decay, "zoom": zoom, "degrade": degrade, "hints": hints})
     from vidcolor import model as model_lib
-    from vidcolor.train import TrainOptions, _build, _compile
+    from vidcolor.train import TrainOptions, _build, make_loss
+    from vidcolor.unet import set_encoder_trainable
 
     keras = model_lib.import_keras()
     keras.utils.set_random_seed(seed)
@@ -185,12 +199,22 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
     precision = model_lib.choose_precision()
     options = TrainOptions(data_dir=pack_dir, run_dir=out_dir, freeze_steps=0, learning_rate=lr, finetune_scale=1.0)
     model = _build(config, options, precision, 0, weights=load_half(pack_dir / "init.npz"))
-    optimizer = _compile(model, config, options, 0)
-    say({"backend": keras.backend.backend(), "precision": precision, "devices": [str(d) for d in model_lib.gpus()]})
+    set_encoder_trainable(model, encoder == "from8")  # from8: all but the convolutions before stride 8 learn
+    optimizer = keras.optimizers.AdamW(lr, weight_decay=weight_decay)
+    model.compile(optimizer=optimizer, loss=make_loss(config), jit_compile=True)
+    optimizer.build(model.trainable_variables)
+    say({"backend": keras.backend.backend(), "precision": precision, "devices": [str(d) for d in model_lib.gpus()],
+         "trainable_weights": len(model.trainable_weights)})
     inputs = [t.name for t in model.inputs]
+
+    def held_out_loss() -> float:
+        return float(np.mean([float(np.asarray(model.test_on_batch([x[n] for n in inputs], y))) for x, y in held_out]))
+
+    best = held_out_loss()
+    say({"step": 0, "held_out": round(best, 4), "elapsed_s": round(time.time() - started)})
     deadline = started + 60 * minutes
     total, losses, averaged, averages, t0 = None, [], None, 0, None
-    snapshots = {0.6: "at60", 0.8: "at80"}
+    marks = sorted(marks)
     try:
         for step, views in ring.batches(0):
             if step == 20:
@@ -208,12 +232,15 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
                 averages += 1  # a plain running mean of the weights over the end of the run
                 weights = model.get_weights()
                 averaged = weights if averaged is None else [a + (w - a) / averages for a, w in zip(averaged, weights)]
-            for mark, name in list(snapshots.items()):
-                if total and progress >= mark:
-                    save_half(model.get_weights(), out_dir / f"{name}.npz")
-                    del snapshots[mark]
-            if step % 200 == 0 or (total and step + 1 >= total):
-                say({"step": step, "loss": round(float(np.mean(losses[-200:])), 4), "lr": float(now),
+            if marks and step + 1 == marks[0]:
+                save_half(model.get_weights(), out_dir / f"s{marks.pop(0)}.npz")
+            if (step + 1) % check_every == 0:
+                value = held_out_loss()
+                if value < best:
+                    best = value
+                    save_half(model.get_weights(), out_dir / "best.npz")
+                say({"step": step + 1, "loss": round(float(np.mean(losses[-check_every:])), 4),
+                     "held_out": round(value, 4), "best": round(best, 4), "lr": float(now),
                      "elapsed_s": round(time.time() - started)})
             if (total and step + 1 >= total) or time.time() > deadline:
                 break
@@ -222,7 +249,17 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
         save_half(model.get_weights(), out_dir / "final.npz")
         if averaged is not None:
             save_half(averaged, out_dir / "averaged.npz")
-        say({"steps": len(losses), "batch": batch, "minutes": round((time.time() - started) / 60, 2)})
+        say({"steps": len(losses), "batch": batch, "held_out_final": round(held_out_loss(), 4),
+             "minutes": round((time.time() - started) / 60, 2)})
+
+
+def _held_out_batches(pack_dir: Path, workers: int) -> list:
+    """The validation loss of bench/compare_models.py: 15 batches of 16 photos, no degradation, no hints."""
+    if not (pack_dir / "holdout_images.npz").is_file():
+        return []
+    data = PackedImages(pack_dir, workers, prefix="holdout_")
+    plain = SampleSettings(crop=SHORT_SIDE, target_stride=4, degrade=0.0, with_hints=0.0)
+    return [data.batch(np.random.default_rng([7, k]), 16, plain) for k in range(15)]
 
 
 def unpack(snapshot: str, config_json: str, dest: str) -> None:
@@ -240,6 +277,8 @@ def main() -> None:
     p = sub.add_parser("pack")
     p.add_argument("data_dir"), p.add_argument("cache"), p.add_argument("init"), p.add_argument("out")
     p.add_argument("--quality", type=int, default=70)
+    p.add_argument("--holdout", default=None, help="photos whose loss is watched during training (not trained on)")
+    p.add_argument("--holdout-cache", default=None, help="their embeddings' cache folder")
     t = sub.add_parser("train")
     t.add_argument("pack_dir"), t.add_argument("out")
     t.add_argument("--minutes", type=float, default=7.0)
@@ -251,13 +290,19 @@ def main() -> None:
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--warmup", type=int, default=150)
     t.add_argument("--ema", type=float, default=0.15, help="share of the run, at its end, averaged into averaged.npz")
+    t.add_argument("--encoder", choices=["frozen", "from8"], default="from8")
+    t.add_argument("--zoom", type=float, default=1.3, help="crops from the photo's short side resized to 192 x U(1, zoom)")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--check-every", type=int, default=500, help="steps between held-out losses (best.npz keeps the best)")
+    t.add_argument("--marks", default="", help="steps after which a snapshot sNNN.npz is kept, comma-separated")
     u = sub.add_parser("unpack")
     u.add_argument("snapshot"), u.add_argument("config_json"), u.add_argument("dest")
     a = parser.parse_args()
     if a.command == "pack":
-        pack(a.data_dir, a.cache, a.init, a.out, a.quality)
+        pack(a.data_dir, a.cache, a.init, a.out, a.quality, a.holdout, a.holdout_cache)
     elif a.command == "train":
-        train(a.pack_dir, a.out, a.minutes, a.batch, a.lr, a.workers, a.hints, a.degrade, a.seed, a.warmup, a.ema)
+        train(a.pack_dir, a.out, a.minutes, a.batch, a.lr, a.workers, a.hints, a.degrade, a.seed, a.warmup, a.ema,
+              a.encoder, a.zoom, a.weight_decay, a.check_every, [int(m) for m in a.marks.split(",") if m])
     else:
         unpack(a.snapshot, a.config_json, a.dest)
 
