@@ -20,7 +20,9 @@ crop; the random zoom of up to 1.3x then enlarges a little), each photo's embedd
 its sampling probability, and the starting weights in float16. Nothing in it is committed.
 With --holdout, the validation photos travel too (1.9 MB): every --check-every steps the run
 measures their loss as bench/compare_models.py does (15 batches of 16, no degradation, no hints)
-and keeps the weights with the lowest in best.npz, since a long run on this few photos overfits.
+and scores their centre crops at two prior corrections; best.npz keeps the weights with the most
+PSNR at the starting model's colourfulness (models compared at equal colour, as compare_models
+does), since a long run on this few photos overfits.
 
 Batches are made by worker processes (forked before the framework starts, so no framework thread
 is copied) into a ring of shared memory slots, in step order, each from a generator seeded with
@@ -44,7 +46,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vidcolor.color import lab_to_rgb, rgb_to_lab, scale_lightness  # noqa: E402
 from vidcolor.dataset import ImageSet, SampleSettings  # noqa: E402
+from vidcolor.metrics import colorfulness, psnr  # noqa: E402
 
 SHORT_SIDE = 192
 
@@ -178,7 +182,7 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
     out_dir.mkdir(parents=True, exist_ok=True)
     data = PackedImages(pack_dir, workers)
     settings = SampleSettings(crop=SHORT_SIDE, target_stride=4, degrade=degrade, with_hints=hints, zoom=zoom)
-    held_out = _held_out_batches(pack_dir, workers)
+    held_out, held_out_photos = _held_out_batches(pack_dir, workers)
     ring = BatchRing(data, settings, seed, batch, workers, slots=2 * workers)
     log = open(out_dir / "train.log", "a", buffering=1)
 
@@ -210,8 +214,14 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
     def held_out_loss() -> float:
         return float(np.mean([float(np.asarray(model.test_on_batch([x[n] for n in inputs], y))) for x, y in held_out]))
 
-    best = held_out_loss()
-    say({"step": 0, "held_out": round(best, 4), "elapsed_s": round(time.time() - started)})
+    def held_out_scores() -> dict:
+        return _scores(model, inputs, held_out_photos, config) if held_out_photos else {}
+
+    start_scores = held_out_scores()
+    reference = start_scores.get(0.15, (0, 0))[1]  # the starting model's colourfulness at the shipped decoding
+    best = _psnr_at(start_scores, reference)
+    say({"step": 0, "held_out": round(held_out_loss(), 4), "scores": _rounded(start_scores),
+         "psnr_at_start_colourfulness": round(best, 3), "elapsed_s": round(time.time() - started)})
     deadline = started + 60 * minutes
     total, losses, averaged, averages, t0 = None, [], None, 0, None
     marks = sorted(marks)
@@ -235,12 +245,14 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
             if marks and step + 1 == marks[0]:
                 save_half(model.get_weights(), out_dir / f"s{marks.pop(0)}.npz")
             if (step + 1) % check_every == 0:
-                value = held_out_loss()
-                if value < best:
+                scores = held_out_scores()
+                value = _psnr_at(scores, reference)
+                if value > best:
                     best = value
                     save_half(model.get_weights(), out_dir / "best.npz")
                 say({"step": step + 1, "loss": round(float(np.mean(losses[-check_every:])), 4),
-                     "held_out": round(value, 4), "best": round(best, 4), "lr": float(now),
+                     "held_out": round(held_out_loss(), 4), "scores": _rounded(scores),
+                     "psnr_at_start_colourfulness": round(value, 3), "best": round(best, 3), "lr": float(now),
                      "elapsed_s": round(time.time() - started)})
             if (total and step + 1 >= total) or time.time() > deadline:
                 break
@@ -253,13 +265,69 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
              "minutes": round((time.time() - started) / 60, 2)})
 
 
-def _held_out_batches(pack_dir: Path, workers: int) -> list:
-    """The validation loss of bench/compare_models.py: 15 batches of 16 photos, no degradation, no hints."""
+def _held_out_batches(pack_dir: Path, workers: int) -> tuple[list, dict | None]:
+    """The validation loss's batches as bench/compare_models.py draws them (15 batches of 16, no
+    degradation, no hints), and every held-out photo once, centre-cropped, for _scores."""
     if not (pack_dir / "holdout_images.npz").is_file():
-        return []
+        return [], None
     data = PackedImages(pack_dir, workers, prefix="holdout_")
     plain = SampleSettings(crop=SHORT_SIDE, target_stride=4, degrade=0.0, with_hints=0.0)
-    return [data.batch(np.random.default_rng([7, k]), 16, plain) for k in range(15)]
+    batches = [data.batch(np.random.default_rng([7, k]), 16, plain) for k in range(15)]
+    crops = []
+    for image in data.images:
+        scale = SHORT_SIDE / min(image.shape[:2])
+        image = cv2.resize(image, (max(SHORT_SIDE, round(image.shape[1] * scale)),
+                                   max(SHORT_SIDE, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        y, x = (image.shape[0] - SHORT_SIDE) // 2, (image.shape[1] - SHORT_SIDE) // 2
+        crops.append(rgb_to_lab(image[y:y + SHORT_SIDE, x:x + SHORT_SIDE]))
+    lab = np.stack(crops).astype(np.float32)
+    photos = {"lightness": scale_lightness(lab[..., :1]), "embedding": data.embeddings,
+              "hints": np.zeros(lab.shape[:3] + (3,), np.float32), "lab": lab}
+    return batches, photos
+
+
+SCORE_CORRECTIONS = (0.0, 0.15, 0.45)
+
+
+def _scores(model, inputs: list[str], photos: dict, config) -> dict:
+    """{prior correction: (PSNR, colourfulness / the truth's)} of the held-out photos, scored at the
+    logits' size (bench/compare_models.py's figures, on centre crops)."""
+    centres = np.asarray(config.bins, np.float32)
+    log_weights = np.log(np.asarray(config.bin_weights, np.float32))
+    found = {c: ([], [], []) for c in SCORE_CORRECTIONS}
+    for start in range(0, len(photos["lab"]), 16):
+        part = {k: v[start:start + 16] for k, v in photos.items()}
+        logits = np.asarray(model.predict_on_batch([part[n] for n in inputs]), np.float32)
+        size = (logits.shape[2], logits.shape[1])
+        for lab, logit in zip(part["lab"], logits):
+            small = cv2.resize(lab, size, interpolation=cv2.INTER_AREA)
+            truth = _rgb8(small)
+            for c, (psnrs, cfs, cf_truths) in found.items():
+                z = (logit - c * log_weights) / config.temperature
+                probs = np.exp(z - z.max(-1, keepdims=True))
+                ab = (probs / probs.sum(-1, keepdims=True)) @ centres
+                predicted = _rgb8(np.concatenate([small[..., :1], ab], -1))
+                psnrs.append(psnr(predicted, truth))
+                cfs.append(colorfulness(predicted))
+                cf_truths.append(colorfulness(truth))
+    return {c: (float(np.mean(p)), float(np.mean(cf) / np.mean(ct))) for c, (p, cf, ct) in found.items()}
+
+
+def _rgb8(lab: np.ndarray) -> np.ndarray:
+    return (np.clip(lab_to_rgb(lab), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _psnr_at(scores: dict, colourfulness: float) -> float:
+    """PSNR where the colourfulness equals the given one (linear between the scored corrections)."""
+    if not scores:
+        return 0.0
+    points = sorted((cf, p) for p, cf in scores.values())
+    return float(np.interp(colourfulness, [cf for cf, _ in points], [p for _, p in points],
+                           left=-np.inf, right=points[-1][1]))
+
+
+def _rounded(scores: dict) -> dict:
+    return {str(c): [round(p, 3), round(cf, 3)] for c, (p, cf) in scores.items()}
 
 
 def unpack(snapshot: str, config_json: str, dest: str) -> None:
