@@ -173,10 +173,25 @@ def test_each_bad_direction_entry_is_one_line_before_any_work(tmp_path, mixed):
     assert not (tmp_path / "out.mp4").exists()
 
 
-def test_a_shot_listed_at_another_frame_is_refused(tmp_path, mixed):
-    path = write(tmp_path / "d.toml", "shots = 3\n[[shot]]\nnumber = 2\nfirst_frame = 10\ngrey = true\n")
-    with pytest.raises(InputError, match="shot 2 starts at frame 12 of the film, not at 10"):
-        remaster(mixed, tmp_path / "out.mp4", RemasterOptions.of(**OPTIONS), colorizer=ToyColorizer(), direction=path)
+def test_a_shot_listed_at_another_frame_is_refused_before_any_colouring(tmp_path, mixed, monkeypatch):
+    # shot 3 is listed at frame 20 and found at 24: refused once the scan has found it, before the model
+    # colours a frame or a segment is written (4 frames a segment: 6 would be done by then), nothing left behind
+    path = write(tmp_path / "d.toml", "shots = 3\n[[shot]]\nnumber = 3\nfirst_frame = 20\ngrey = true\n")
+    out, colorizer = tmp_path / "out.mp4", ToyColorizer()
+    options = RemasterOptions.of(**OPTIONS, segment_frames=4, key_interval=1, recolor_all=True)
+    with pytest.raises(InputError) as refused:
+        remaster(mixed, out, options, colorizer=colorizer, direction=path)
+    assert str(refused.value) == (f"{path}: shot 3 starts at frame 24 of the film, not at 20: the file lists "
+                                  "another cut of it (`vidcolor shots` again)")
+    assert colorizer.calls == 0 and not out.exists() and not parts_folder(out).exists()
+    four = write(tmp_path / "four.toml", "shots = 4\n[[shot]]\nnumber = 4\nfirst_frame = 30\ngrey = true\n")
+    with pytest.raises(InputError, match="shot 4 starts at frame 30 in the file, and the film has 3 shots"):
+        remaster(mixed, out, options, colorizer=colorizer, direction=four)
+    assert colorizer.calls == 0 and not parts_folder(out).exists()
+    install({"segment_frames": 4}, monkeypatch)  # the command: one line, the input-error exit code
+    result = runner.invoke(app, ["remaster", str(mixed), "-o", str(out), "-d", str(path), "-q", "--key-interval", "1"])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [f"vidcolor: {refused.value}"], result.output
+    assert not out.exists() and not parts_folder(out).exists()
     assert parse_hint("0.3,0.4=#1F3A93").color == "#1f3a93"
 
 

@@ -127,6 +127,12 @@ class ShotPlan:
     def shot_start(self, shot: int) -> int:
         return self._shots[shot].start
 
+    def shot_starts(self, count: int) -> list[int]:
+        """Where the first `count` shots start (fewer if the film has fewer), waiting for the scan that far."""
+        while len(self._shots) < count and self._pull():
+            pass
+        return self._starts[:count]
+
     def color_of(self, shot: int) -> ShotColor:
         """How much colour the shot holds already (a shot that shot_of has answered)."""
         return self._shots[shot].color
