@@ -4,6 +4,7 @@ their one-line errors, colour shots kept, keep / grey / hints / reference in a f
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,6 +247,37 @@ def test_colorize_takes_a_reference_and_hints(tmp_path, monkeypatch):
     after = cv2.imread(str(tmp_path / "directed" / "photo_color.png")).astype(int)
     assert after[..., 0].mean() > before[..., 0].mean() + 10  # bluer
     assert after[32, 77, 1] > before[32, 77, 1] + 20  # greener at the green hint
+
+
+def test_colorize_reads_its_reference_once_for_all_its_pictures(tmp_path, monkeypatch):
+    import cv2
+
+    import vidcolor.palette
+    from vidcolor.stills import colorize_image
+
+    photos, blue = tmp_path / "photos", tmp_path / "blue.png"
+    photos.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(photos / f"p{k}.png"), np.tile(np.arange(96, dtype=np.uint8)[None, :] * (k + 1), (64, 1)))
+    cv2.imwrite(str(blue), np.full((20, 30, 3), (200, 60, 20), np.uint8))
+    singly = [colorize_image(p, tmp_path / f"{p.stem}_color.png", colorizer=ToyColorizer(), reference=blue,
+                             strength=2.0).output for p in sorted(photos.iterdir())]
+    read, prior = vidcolor.palette.read_image, vidcolor.palette.palette_prior
+    reads, priors = [], []
+    monkeypatch.setattr(vidcolor.palette, "read_image", lambda path, *a, **k: reads.append(path) or read(path, *a, **k))
+    monkeypatch.setattr(vidcolor.palette, "palette_prior", lambda *a, **k: priors.append(1) or prior(*a, **k))
+    install({}, monkeypatch)
+    result = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "out"), "-q", "-r", str(blue),
+                                 "--strength", "2"])
+    assert result.exit_code == 0, result.output
+    assert [Path(p) for p in reads] == [blue] and len(priors) == 1  # not once per picture
+    for alone in singly:  # the same pictures as each coloured on its own
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out" / alone.name)), cv2.imread(str(alone)))
+    (tmp_path / "notes.png").write_text("not a picture")
+    broken = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "none"), "-r", str(tmp_path / "notes.png")])
+    assert broken.exit_code == 2 and broken.output.strip().splitlines() == [
+        f"vidcolor: {tmp_path / 'notes.png'}: not a readable image"], broken.output  # once, before any picture
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_batch_row_tells_which_shots_were_kept_also_for_a_film_in_pieces(tmp_path, mixed, monkeypatch):
