@@ -42,8 +42,10 @@ def make_clip(path: Path, *, size=(64, 48), frames=20, rate=25, time_base=None, 
               colorspace: int | None = None, subtitles: bool = False, layout: str = "mono",
               rotation: float | None = None, sar: Fraction | None = None, fields: str | None = None,
               color: tuple[int, int, int, int] | None = None, bframes: int | None = None,
-              audio_rate: int = AUDIO_RATE) -> Path:
+              audio_rate: int = AUDIO_RATE, gop: int | None = None, open_gop: bool = False) -> Path:
     """Write a small clip. pts (with time_base) gives explicit, possibly irregular timestamps.
+
+    gop: frames from one key frame to the next (x264's default: 250); open_gop: x264's open GOPs.
 
     Display properties: rotation (degrees counter-clockwise, the display matrix), sar (sample
     aspect ratio), fields ("tff" or "bff": coded interlaced, frames marked with that field order),
@@ -62,6 +64,10 @@ def make_clip(path: Path, *, size=(64, 48), frames=20, rate=25, time_base=None, 
             cc.colorspace = colorspace
         if bframes is not None:
             cc.max_b_frames = bframes
+        if gop is not None:
+            cc.gop_size = gop
+        if open_gop:
+            video.options = {**video.options, "x264-params": "open-gop=1"}
         if color is not None:
             cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = color
         if sar is not None:

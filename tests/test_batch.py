@@ -305,6 +305,24 @@ def test_an_executor_may_run_items_in_any_order_and_the_manifest_is_the_same(tmp
     assert text(default) == text(reversed_)
 
 
+def test_warnings_of_a_still_land_in_its_manifest_row(tmp_path):
+    from toy_colorizer import ToyColorizer
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    encoded = bytearray(cv2.imencode(".jpg", GREY)[1].tobytes())
+    encoded[len(encoded) // 2 : len(encoded) // 2 + 12] = b"\xff\x00" * 6  # damaged: read as far as it decodes
+    (src / "scratched.jpg").write_bytes(bytes(encoded))
+    cv2.imwrite(str(src / "clean.png"), GREY)
+    summary = run_batch(src, out, RemasterOptions.of(render_size=32), colorizer=ToyColorizer(), progress=False)
+    rows = latest_rows(out)
+    assert (rows["scratched.jpg"]["status"], len(rows["scratched.jpg"]["warnings"])) == ("done", 1)
+    told = rows["scratched.jpg"]["warnings"][0]
+    assert "scratched.jpg" in told and "damaged image data" in told
+    assert rows["clean.png"]["warnings"] == []
+    assert f"  scratched.jpg: {told}" in format_summary(summary)
+
+
 def test_warnings_of_an_item_land_in_its_manifest_row(tmp_path, monkeypatch):
     import vidcolor.batch
 

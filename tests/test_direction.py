@@ -4,6 +4,7 @@ their one-line errors, colour shots kept, keep / grey / hints / reference in a f
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,10 +174,25 @@ def test_each_bad_direction_entry_is_one_line_before_any_work(tmp_path, mixed):
     assert not (tmp_path / "out.mp4").exists()
 
 
-def test_a_shot_listed_at_another_frame_is_refused(tmp_path, mixed):
-    path = write(tmp_path / "d.toml", "shots = 3\n[[shot]]\nnumber = 2\nfirst_frame = 10\ngrey = true\n")
-    with pytest.raises(InputError, match="shot 2 starts at frame 12 of the film, not at 10"):
-        remaster(mixed, tmp_path / "out.mp4", RemasterOptions.of(**OPTIONS), colorizer=ToyColorizer(), direction=path)
+def test_a_shot_listed_at_another_frame_is_refused_before_any_colouring(tmp_path, mixed, monkeypatch):
+    # shot 3 is listed at frame 20 and found at 24: refused once the scan has found it, before the model
+    # colours a frame or a segment is written (4 frames a segment: 6 would be done by then), nothing left behind
+    path = write(tmp_path / "d.toml", "shots = 3\n[[shot]]\nnumber = 3\nfirst_frame = 20\ngrey = true\n")
+    out, colorizer = tmp_path / "out.mp4", ToyColorizer()
+    options = RemasterOptions.of(**OPTIONS, segment_frames=4, key_interval=1, recolor_all=True)
+    with pytest.raises(InputError) as refused:
+        remaster(mixed, out, options, colorizer=colorizer, direction=path)
+    assert str(refused.value) == (f"{path}: shot 3 starts at frame 24 of the film, not at 20: the file lists "
+                                  "another cut of it (`vidcolor shots` again)")
+    assert colorizer.calls == 0 and not out.exists() and not parts_folder(out).exists()
+    four = write(tmp_path / "four.toml", "shots = 4\n[[shot]]\nnumber = 4\nfirst_frame = 30\ngrey = true\n")
+    with pytest.raises(InputError, match="shot 4 starts at frame 30 in the file, and the film has 3 shots"):
+        remaster(mixed, out, options, colorizer=colorizer, direction=four)
+    assert colorizer.calls == 0 and not parts_folder(out).exists()
+    install({"segment_frames": 4}, monkeypatch)  # the command: one line, the input-error exit code
+    result = runner.invoke(app, ["remaster", str(mixed), "-o", str(out), "-d", str(path), "-q", "--key-interval", "1"])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [f"vidcolor: {refused.value}"], result.output
+    assert not out.exists() and not parts_folder(out).exists()
     assert parse_hint("0.3,0.4=#1F3A93").color == "#1f3a93"
 
 
@@ -231,6 +247,37 @@ def test_colorize_takes_a_reference_and_hints(tmp_path, monkeypatch):
     after = cv2.imread(str(tmp_path / "directed" / "photo_color.png")).astype(int)
     assert after[..., 0].mean() > before[..., 0].mean() + 10  # bluer
     assert after[32, 77, 1] > before[32, 77, 1] + 20  # greener at the green hint
+
+
+def test_colorize_reads_its_reference_once_for_all_its_pictures(tmp_path, monkeypatch):
+    import cv2
+
+    import vidcolor.palette
+    from vidcolor.stills import colorize_image
+
+    photos, blue = tmp_path / "photos", tmp_path / "blue.png"
+    photos.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(photos / f"p{k}.png"), np.tile(np.arange(96, dtype=np.uint8)[None, :] * (k + 1), (64, 1)))
+    cv2.imwrite(str(blue), np.full((20, 30, 3), (200, 60, 20), np.uint8))
+    singly = [colorize_image(p, tmp_path / f"{p.stem}_color.png", colorizer=ToyColorizer(), reference=blue,
+                             strength=2.0).output for p in sorted(photos.iterdir())]
+    read, prior = vidcolor.palette.read_image, vidcolor.palette.palette_prior
+    reads, priors = [], []
+    monkeypatch.setattr(vidcolor.palette, "read_image", lambda path, *a, **k: reads.append(path) or read(path, *a, **k))
+    monkeypatch.setattr(vidcolor.palette, "palette_prior", lambda *a, **k: priors.append(1) or prior(*a, **k))
+    install({}, monkeypatch)
+    result = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "out"), "-q", "-r", str(blue),
+                                 "--strength", "2"])
+    assert result.exit_code == 0, result.output
+    assert [Path(p) for p in reads] == [blue] and len(priors) == 1  # not once per picture
+    for alone in singly:  # the same pictures as each coloured on its own
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out" / alone.name)), cv2.imread(str(alone)))
+    (tmp_path / "notes.png").write_text("not a picture")
+    broken = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "none"), "-r", str(tmp_path / "notes.png")])
+    assert broken.exit_code == 2 and broken.output.strip().splitlines() == [
+        f"vidcolor: {tmp_path / 'notes.png'}: not a readable image"], broken.output  # once, before any picture
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_batch_row_tells_which_shots_were_kept_also_for_a_film_in_pieces(tmp_path, mixed, monkeypatch):

@@ -394,3 +394,35 @@ def test_small_frames_are_encoded_on_one_thread_larger_ones_as_x264_chooses(tmp_
     monkeypatch.setenv("VIDCOLOR_ENCODER_THREADS", "many")
     with pytest.raises(OutputError, match="VIDCOLOR_ENCODER_THREADS='many'"):
         encoder_threads(160, 120)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".ts", ".avi", ".mpg", ".mov"])
+def test_decoding_from_a_frame_gives_the_frames_decoded_from_the_start(tmp_path, suffix, monkeypatch):
+    import vidcolor.media.read as read
+    from vidcolor.media import decode_frames_from
+
+    path = make_clip(tmp_path / f"film{suffix}", frames=60, gop=12, bframes=2, open_gop=True)
+    info = probe_video(path)
+    whole = list(decode_frames(path, info))
+    frame_pts = [f.pts for f in whole]
+    decoded, real = [], read._decode_packets
+
+    def counting(*args):
+        for packet, frames in real(*args):
+            decoded.extend(frames or ())
+            yield packet, frames
+
+    monkeypatch.setattr(read, "_decode_packets", counting)
+    seekable = None not in frame_pts
+    # a wrong frame_pts (another film's) falls back to a decode from the start: the same frames
+    for first, given in ((0, frame_pts), (29, frame_pts), (59, frame_pts), (29, [p + 1 for p in frame_pts]),
+                         (29, None)):
+        decoded.clear()
+        from_there = list(decode_frames_from(path, info, first, None if given is None or not seekable else given))
+        assert [f.index for f in from_there] == list(range(first if given is not None and seekable else 0, 60))
+        for frame in from_there:
+            for plane in "yuv":
+                np.testing.assert_array_equal(getattr(frame, plane), getattr(whole[frame.index], plane))
+            assert frame.pts == whole[frame.index].pts
+        if (first, given) == (29, frame_pts) and suffix in (".mp4", ".mkv"):  # containers with an index
+            assert len(decoded) <= 60 - 24 + 2  # from the key frame at 24 (two leading pictures of the open GOP)

@@ -131,3 +131,39 @@ def test_film_pieces_are_whole_segments_with_boundaries_near_cuts():
     assert split(1000, 100, (905,), 400) == [(0, 5), (5, None)]  # too far: stays
     assert split(700, 100, (), 400) == [(0, None)]  # shorter than two pieces: one
     assert split(10_000, 100, (), 1000) == [(i * 10, i * 10 + 10) for i in range(9)] + [(90, None)]
+
+
+@pytest.mark.parametrize("open_gop", [False, True])
+def test_a_late_piece_decodes_from_the_key_frame_before_it(tmp_path, monkeypatch, open_gop):
+    import vidcolor.media.read as read
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    # key frames every 12 frames, B-frames (an open GOP's two before each key frame need the GOP before it)
+    make_clip(src / "film.mp4", frames=80, audio="aac", gop=12, bframes=2, open_gop=open_gop)
+    with av.open(str(src / "film.mp4")) as c:
+        stamps = sorted((p.pts, p.is_keyframe) for p in c.demux(video=0) if p.size)
+    keys = [index for index, (_, key) in enumerate(stamps) if key]
+    colorizer = ToyColorizer()
+    whole = remaster(src / "film.mp4", tmp_path / "whole.mp4", OPTIONS, colorizer=colorizer).output
+    decoded, real = [], read._decode_packets
+
+    def counting(*args):
+        for packet, frames in real(*args):
+            decoded.extend(frame.pts for frame in frames or ())
+            yield packet, frames
+
+    def last_piece_counted(pieces):
+        monkeypatch.setattr(read, "_decode_packets", counting)
+        yield pieces[-1]
+        monkeypatch.undo()
+        yield from reversed(pieces[:-1])
+
+    pieces, frames = color_in_pieces(src, out, OPTIONS, 16, colorizer, order=last_piece_counted)
+    assert frames == 80 and video_packets(out / "film_color.mp4") == video_packets(whole)
+    start = pieces[-1][0] * 8  # 8 frames a segment; its smoothing warms up over the chunk (8 frames) before it
+    key = max(k for k in keys if k <= start - 8)
+    assert start >= 48 and key >= 36
+    indices = sorted(index for index, (pts, _) in enumerate(stamps) if pts in decoded)
+    assert len(decoded) == len(indices)  # each once: no decode from the start after the seek
+    assert indices[-1] == 79 and set(range(key, 80)) <= set(indices) and indices[0] >= key - (2 if open_gop else 0)

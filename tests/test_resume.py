@@ -157,9 +157,9 @@ def test_ctrl_c_keeps_finished_segments_and_other_settings_start_over(tmp_path, 
     folder = parts_folder(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name, "film.mp4"]  # no output, no temp file
     names = sorted(p.name for p in folder.iterdir())  # segment 1 too, if the encoder got to it before the stop
-    assert names[:5] == ["embeddings.npy", "fingerprint.json", "plan.json",
+    assert names[:6] == ["embeddings.npy", "fingerprint.json", "frame_pts.npy", "plan.json",
                          "segment-000000.json", "segment-000000.packets"]
-    assert set(names[5:]) <= {"segment-000001.json", "segment-000001.packets"}  # the unfinished one is removed
+    assert set(names[6:]) <= {"segment-000001.json", "segment-000001.packets"}  # the unfinished one is removed
 
     warnings: list[str] = []
     colorizer.frames = 0

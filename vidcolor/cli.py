@@ -147,11 +147,13 @@ def colorize(
     from .direction import parse_hint
     from .model import load_colorizer
     from .outputs import colored_name
+    from .palette import Reference
     from .stills import colorize_image, find_images
 
     hints = [parse_hint(text) for text in hint]
     if reference is not None and not reference.is_file():
         _fail(f"--reference {reference}: no such file", 2)
+    reference = None if reference is None else Reference(reference)  # read once, for every picture
     files = find_images(paths)
     if not files:
         _fail("no images found in " + ", ".join(map(str, paths)), 2)

@@ -93,6 +93,17 @@ class Direction:
             raise InputError(f"{self.path}: made for a film of {self.frames} frames, and {film} has {frames} "
                              f"(`vidcolor shots {film}` lists its shots)")
 
+    def check_shot_starts(self, starts: list[int]) -> None:
+        """InputError if a shot is listed at another frame than the one it starts at (`starts`: the
+        film's shots as found, at least as many as the file lists): the file lists another cut."""
+        for number, first in sorted(self.first_frames.items()):
+            if number > len(starts):
+                raise InputError(f"{self.path}: shot {number} starts at frame {first} in the file, and the film has "
+                                 f"{len(starts)} shots: the file lists another cut of it (`vidcolor shots` again)")
+            if starts[number - 1] != first:
+                raise InputError(f"{self.path}: shot {number} starts at frame {starts[number - 1]} of the film, not at "
+                                 f"{first}: the file lists another cut of it (`vidcolor shots` again)")
+
     def identity(self) -> str:
         """A digest of everything that shapes the colours, the reference photos' contents included
         (a resumed film must be directed the same)."""

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .direction import Direction, Hint
-from .errors import InputError, ModelError
+from .errors import ModelError
 from .palette import DEFAULT_STRENGTH, palette_bins, read_palette
 
 COLOR, KEEP, GREY = "color", "keep", "grey"
@@ -40,6 +40,8 @@ class ShotDirector:
         self.follows_hints = any(d.hints for d in said)
         if self.follows_hints and not colorizer.accepts_hints:
             raise ModelError("this model takes no colour hints")
+        if self.direction.first_frames:  # before any shot is coloured: waits for the scan to find them
+            self.direction.check_shot_starts(plan.shot_starts(max(self.direction.first_frames)))
 
     def kept_shots(self) -> list[int]:
         """The shots (counted from 1) left as they were because they are in colour already."""
@@ -52,12 +54,7 @@ class ShotDirector:
         return self._choices[shot]
 
     def _choose(self, shot: int) -> ShotChoice:
-        number, direction = shot + 1, self.direction
-        said = direction.of_shot(number)
-        first = direction.first_frames.get(number)
-        if first is not None and first != self.plan.shot_start(shot):
-            raise InputError(f"{direction.path}: shot {number} starts at frame {self.plan.shot_start(shot)} of the "
-                             f"film, not at {first}: the file lists another cut of it (`vidcolor shots` again)")
+        said = self.direction.of_shot(shot + 1)
         if said.grey:
             return ShotChoice(GREY)
         if said.keep or (said.keep is None and not self.recolor_all and self.plan.color_of(shot).is_color):

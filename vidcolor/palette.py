@@ -18,7 +18,7 @@ import numpy as np
 
 from .chroma_bins import nearest_bin, smoothed_distribution
 from .color import rgb_to_lab
-from .errors import ModelError
+from .errors import InputError, ModelError
 from .images import read_image
 
 DEFAULT_STRENGTH = 1.0
@@ -42,6 +42,25 @@ def palette_prior(rgb: np.ndarray, centres: np.ndarray, strength: float = DEFAUL
 def read_palette(path: str | Path, centres: np.ndarray, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
     """palette_prior of an image file (InputError naming it if it cannot be read)."""
     return palette_prior(read_image(path), centres, strength)
+
+
+class Reference:
+    """A reference photo read once, for any number of pictures that take its palette: its prior for a
+    model's bins at a strength is computed once too. InputError naming it if it cannot be read."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such reference photo")
+        self._rgb = read_image(self.path)
+        self._priors: dict[tuple[bytes, float], np.ndarray] = {}
+
+    def prior(self, centres: np.ndarray, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
+        """palette_prior of the photo."""
+        key = (np.ascontiguousarray(centres).tobytes(), float(strength))
+        if key not in self._priors:
+            self._priors[key] = palette_prior(self._rgb, centres, strength)
+        return self._priors[key]
 
 
 def palette_bins(colorizer) -> np.ndarray:

@@ -59,7 +59,7 @@ def scan_film(item: BatchItem, job: BatchJob, colorizer, *, warn: Callable[[str]
     if store.load_plan() is None:
         with ShotPlan.scan(source, info, colorizer, on_warning=warn) as plan:
             plan.finish()
-            store.save_plan(plan.cuts, np.asarray(plan.embeddings), plan.frames, plan.colors)
+            store.save_plan(plan.cuts, np.asarray(plan.embeddings), plan.frames, plan.colors, plan.frame_pts)
     cuts, _, frames, _ = store.load_plan()
     return FilmScan(frames, tuple(cuts), segment_frames)
 
@@ -80,7 +80,7 @@ def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, 
     before = made or (store.finished(first - 1, first) if first else [])
     resume = ResumePlan(first + len(made), segment_frames, options.chunk_frames,
                         before[-1].last_pts if before else None, stop_segment=stop)
-    with ShotPlan.saved(*kept) as plan:
+    with ShotPlan.saved(*kept, frame_pts=store.load_frame_pts()) as plan:
         color_pass(source, output, format_name, info, codec, plan, colorizer, options, store, resume, warn,
                    StageClock(), on_frame)
     return len(store.finished(first, stop))

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .direction import Direction, read_direction
 from .director import ShotDirector
 from .errors import OutputError, VidcolorError, raise_if_interrupted
-from .media import (OutputCheck, OutputCodec, Timeline, VideoInfo, check_output, choose_codec, decode_frames,
+from .media import (OutputCheck, OutputCodec, Timeline, VideoInfo, check_output, choose_codec, decode_frames_from,
                     encoder_time_base, first_field, frames_for, probe_video)
 from .media.codecs import LABELS, wanted_codec
 from .options import RemasterOptions
@@ -159,9 +159,9 @@ def _remaster_locked(source, output, info, codec, checked, options, colorizer, w
     store = SegmentStore.open(output, prints, resume=resume, warn=warn)
     clock = StageClock()
     kept = store.load_plan()
-    plan = ShotPlan.saved(*kept) if kept else ShotPlan.scan(
+    plan = ShotPlan.saved(*kept, frame_pts=store.load_frame_pts()) if kept else ShotPlan.scan(
         source, info, colorizer, on_warning=warn, clock=clock,
-        on_complete=lambda p: store.save_plan(p.cuts, np.asarray(p.embeddings), p.frames, p.colors))
+        on_complete=lambda p: store.save_plan(p.cuts, np.asarray(p.embeddings), p.frames, p.colors, p.frame_pts))
     resume_plan = store.resume_plan(segment_frames, options.chunk_frames)
     try:
         with closing(plan):
@@ -235,6 +235,8 @@ def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, co
                            last_pts=resume.last_pts)
     # A piece of a film that starts where no finished segment tells its timeline replays the frames before it.
     timeline = Timeline(info, encoder_time_base(info, format_name)) if start and resume.last_pts is None else None
+    # Decoding starts at the key frame before the first frame needed (hints are followed from their shot's start).
+    first, frame_pts = (warm_up, plan.frame_pts) if plan.frame_pts is not None and not director.follows_hints else (0, None)
 
     def frame_done() -> None:
         bar.update(1)
@@ -250,7 +252,9 @@ def color_pass(source: Path, output: Path, format_name: str, info: VideoInfo, co
                 encode_thread.put(ready)
 
     def decode():
-        with closing(decode_frames(source, info, on_warning=warn)) as frames:
+        for pts in frame_pts[:first] if timeline is not None and first else ():
+            timeline.next(int(pts))  # the frames not decoded
+        with closing(decode_frames_from(source, info, first, frame_pts, on_warning=warn)) as frames:
             for frame in frames:
                 if run_out is not None and frame.index >= run_out:
                     return

@@ -35,6 +35,7 @@ from .truecolor import ShotColor
 FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
 EMBEDDINGS = "embeddings.npy"
+FRAME_PTS = "frame_pts.npy"  # every frame's pts, for decoding from a frame inside the film (media.decode_frames_from)
 # How segments are encoded (2: exact sizes, 4:4:4 for odd ones, no macroblock tree; 3: a 10-bit
 # source's at 10 bits, 8-bit ones as in 2; 4: the output codec's packets, interlaced films coloured
 # per field); segments of another format are not reused.
@@ -171,10 +172,13 @@ class SegmentStore:
             segments.append(segment)
         return segments
 
-    def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor]) -> None:
+    def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor],
+                  frame_pts: np.ndarray | None = None) -> None:
         with _writing_errors(self.folder):
-            with atomic_path(self.folder / EMBEDDINGS, sync=True) as temp, open(temp, "wb") as file:
-                np.save(file, np.ascontiguousarray(embeddings), allow_pickle=False)
+            for name, array in ((EMBEDDINGS, embeddings), (FRAME_PTS, frame_pts)):
+                if array is not None:
+                    with atomic_path(self.folder / name, sync=True) as temp, open(temp, "wb") as file:
+                        np.save(file, np.ascontiguousarray(array), allow_pickle=False)
             colors = [[c.residual, c.tint] for c in colors]
             _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames, "colors": colors}).encode())
 
@@ -190,12 +194,19 @@ class SegmentStore:
         colors = [ShotColor(float(residual), float(tint)) for residual, tint in plan["colors"]]
         return [int(c) for c in plan["cuts"]], embeddings, int(plan["frames"]), colors
 
+    def load_frame_pts(self) -> np.ndarray | None:
+        """The saved plan's frame_pts (ShotPlan.frame_pts), or None."""
+        try:
+            return np.load(self.folder / FRAME_PTS, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
     def complete_segments(self) -> list[Segment]:
         """Segments 0, 1, ... for as long as they are complete; every other segment file is deleted."""
         if not self.folder.is_dir():
             return []
         segments = self.finished()
-        keep = {FINGERPRINT, PLAN, EMBEDDINGS} | {p.name for s in segments for p in self.paths(s.index)}
+        keep = {FINGERPRINT, PLAN, EMBEDDINGS, FRAME_PTS} | {p.name for s in segments for p in self.paths(s.index)}
         for path in self.folder.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)

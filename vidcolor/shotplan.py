@@ -34,6 +34,7 @@ class _Shot:
     seconds: float = 0.0  # when it starts
     end_seconds: float = 0.0  # when its last frame ends
     first: object = None  # what `first_picture` made of its first frame
+    pts: tuple = ()  # its frames' pts, as decoded (none where unknown)
 
 
 def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
@@ -45,13 +46,15 @@ def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None, clo
     detector, sampler, meter = CutDetector(), ShotSampler(), ChromaMeter()
     start = count = 0
     opening = last = None
+    times: list = []
 
     def close_shot(end: int) -> _Shot:
         picks = sampler.take()
         embedding = None if colorizer is None else clock.timed("embed", colorizer.embed, np.stack(picks)).mean(axis=0)
         duration = 1.0 / float(info.fps)
         return _Shot(start, end, None if embedding is None else embedding.astype(np.float32), meter.result(),
-                     opening.seconds, last.seconds + duration, first_picture(opening) if first_picture else None)
+                     opening.seconds, last.seconds + duration, first_picture(opening) if first_picture else None,
+                     tuple(times))
 
     small_frames = decode_small_frames(source, EMBED_SHORT_SIDE, on_warning=on_warning)
     with closing(background(small_frames, 16, clock, "decode_small")) as frames:
@@ -59,12 +62,13 @@ def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None, clo
             grey = grey_of_luma[small.luma]
             if clock.timed("shots", detector.push, grey):
                 yield close_shot(count)
-                start, meter = count, ChromaMeter()
+                start, meter, times = count, ChromaMeter(), []
             if count == start:
                 opening = small
             if (count - start) % SAMPLE_EVERY == 0:
                 clock.timed("color_check", meter.push, small.rgb(SAMPLE_SIDE))
             sampler.push(grey)
+            times.append(small.frame.pts)
             last = small
             count += 1
     if count:
@@ -79,18 +83,20 @@ class ShotPlan:
     save it). Close the plan (or use it as a context manager) to stop a scan early.
     """
 
-    def __init__(self, shots: list[_Shot], events: Iterator[_Shot] | None = None):
+    def __init__(self, shots: list[_Shot], events: Iterator[_Shot] | None = None, frame_pts: np.ndarray | None = None):
         self._shots = list(shots)
         self._starts = [shot.start for shot in self._shots]
         self._events = events
+        self._frame_pts = frame_pts
 
     @classmethod
-    def saved(cls, cuts: list[int], embeddings: np.ndarray, frames: int,
-              colors: list[ShotColor] | None = None) -> "ShotPlan":
+    def saved(cls, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor] | None = None,
+              frame_pts: np.ndarray | None = None) -> "ShotPlan":
         starts = [0] + list(cuts)
         ends = list(cuts) + [frames]
         colors = colors or [ShotColor()] * len(starts)
-        return cls([_Shot(s, e, embeddings[i], colors[i]) for i, (s, e) in enumerate(zip(starts, ends))])
+        return cls([_Shot(s, e, embeddings[i], colors[i]) for i, (s, e) in enumerate(zip(starts, ends))],
+                   frame_pts=frame_pts if frame_pts is not None and len(frame_pts) == frames else None)
 
     @classmethod
     def scan(cls, source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
@@ -127,6 +133,12 @@ class ShotPlan:
     def shot_start(self, shot: int) -> int:
         return self._shots[shot].start
 
+    def shot_starts(self, count: int) -> list[int]:
+        """Where the first `count` shots start (fewer if the film has fewer), waiting for the scan that far."""
+        while len(self._shots) < count and self._pull():
+            pass
+        return self._starts[:count]
+
     def color_of(self, shot: int) -> ShotColor:
         """How much colour the shot holds already (a shot that shot_of has answered)."""
         return self._shots[shot].color
@@ -151,6 +163,16 @@ class ShotPlan:
         while self._pull():
             pass
         return self
+
+    @property
+    def frame_pts(self) -> np.ndarray | None:
+        """Every frame's pts as a decode from the start gives them (media.decode_frames_from seeks with
+        them); None while the scan goes on, or where some are unknown."""
+        if self._frame_pts is None and self._events is None and self._shots and all(s.pts for s in self._shots):
+            times = [pts for shot in self._shots for pts in shot.pts]
+            if None not in times:
+                self._frame_pts = np.array(times, np.int64)
+        return self._frame_pts
 
     @property
     def cuts(self) -> list[int]:

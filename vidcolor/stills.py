@@ -17,7 +17,7 @@ from .hints import user_hints
 from .images import ALPHA_SUFFIXES, image_files, read_image, write_image
 from .options import DEFAULT_RENDER_SIZE
 from .outputs import colored_name, is_colored_name, refuse_overwrite
-from .palette import DEFAULT_STRENGTH, palette_bins, read_palette
+from .palette import DEFAULT_STRENGTH, Reference, palette_bins
 
 
 def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE,
@@ -81,14 +81,15 @@ def colorize_image(
     render_size: int = DEFAULT_RENDER_SIZE,
     force: bool = False,
     on_warning: Callable[[str], None] | None = None,
-    reference: str | Path | None = None,
+    reference: str | Path | Reference | None = None,
     strength: float = DEFAULT_STRENGTH,
     hints: Sequence[Hint | str] = (),
 ) -> StillResult:
     """Colour one image file; writes `<stem>_color<suffix>` beside it unless `output` is given.
 
-    reference: a colour photo whose palette the picture takes, `strength` 0 to 4 (palette.py); hints:
-    colours at points, as direction.Hint or "0.3,0.4=#1f3a93" (x, y: fractions of the width and height).
+    reference: a colour photo whose palette the picture takes, `strength` 0 to 4 (palette.py; for many
+    pictures, pass a palette.Reference: it reads the photo once); hints: colours at points, as
+    direction.Hint or "0.3,0.4=#1f3a93" (x, y: fractions of the width and height).
 
     Without a `colorizer`, loads one from `weights` (default: the shipped model) in `precision`
     (model.load_colorizer); to colour many files, load it once and pass it. An alpha channel is
@@ -99,8 +100,8 @@ def colorize_image(
     output = Path(output) if output else colored_name(source)
     refuse_overwrite(output, force)
     hints = [parse_hint(hint) if isinstance(hint, str) else hint for hint in hints]
-    if reference is not None and not Path(reference).is_file():
-        raise InputError(f"{reference}: no such reference photo")
+    if reference is not None and not isinstance(reference, Reference):
+        reference = Reference(reference)
     warn = on_warning or (lambda message: warnings.warn(message, VidcolorWarning, stacklevel=3))
     image = read_image(source, keep_depth=True, keep_alpha=True, on_warning=warn)
     if image.shape[2] == 4 and output.suffix.lower() not in ALPHA_SUFFIXES:
@@ -112,7 +113,7 @@ def colorize_image(
         from .model import load_colorizer
 
         colorizer = load_colorizer(weights, precision=precision)
-    prior = None if reference is None else read_palette(reference, palette_bins(colorizer), strength)
+    prior = None if reference is None else reference.prior(palette_bins(colorizer), strength)
     rgb = colorize_array(colorizer, image, render_size, prior=prior, hints=hints)
     if rgb.dtype == np.uint16 and output.suffix.lower() not in {".png", ".tif", ".tiff"}:
         rgb = (rgb // 257).astype(np.uint8)

@@ -310,10 +310,15 @@ def _plane(frame, i: int, dtype=np.uint8) -> np.ndarray:
 
 
 def decode_frames(path, info: VideoInfo | None = None, *, on_warning: Warn | None = None) -> Iterator[YuvFrame]:
-    reformatter = VideoReformatter()  # one per pass: frame.reformat() would rebuild swscale each frame
     info = info or probe_video(path)
+    yield from yuv_frames(_iter_av_frames(path, info, on_warning), info)
+
+
+def yuv_frames(av_frames: Iterator[tuple[int, object, VideoInfo]], info: VideoInfo) -> Iterator[YuvFrame]:
+    """Decoded frames (index, av.VideoFrame, info) as YuvFrames in `info`'s planar format."""
+    reformatter = VideoReformatter()  # one per pass: frame.reformat() would rebuild swscale each frame
     pix_fmt, dtype = info.pix_fmt, np.uint8 if info.bit_depth == 8 else np.uint16
-    for index, frame, info in _iter_av_frames(path, info, on_warning):
+    for index, frame, info in av_frames:
         # a shallower source is made deeper by a shift, not by swscale (which scales full-range
         # 4:2:0 luma by 1023/255)
         shift = max(0, info.bit_depth - frame.format.components[0].bits)
