@@ -17,6 +17,10 @@ ms a frame and float32 from 28.6 to 24.1 ms, for about 2 s more to load the mode
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
+
 import numpy as np
 
 from .color import AB_SCALE
@@ -88,9 +92,25 @@ def _frozen(model):
 
     spec = [tf.TensorSpec((None,) + tuple(t.shape[1:]), tf.float32) for t in model.inputs]
     function = tf.function(lambda *inputs: model(list(inputs), training=False), input_signature=spec)
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    concrete = function.get_concrete_function()
+    with _quiet_stderr():  # Grappler's C++ start-up notes, which TF_CPP_MIN_LOG_LEVEL does not reach
+        frozen = convert_variables_to_constants_v2(concrete)
     shape = (None,) + tuple(model.outputs[0].shape[1:])
     return lambda *inputs: tf.ensure_shape(frozen(*inputs)[0], shape)  # it answers [output], of unknown rank
+
+
+@contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to /dev/null for a while (C++ code writes there directly); Python errors still rise."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 _PIECES = 8
