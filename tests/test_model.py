@@ -9,9 +9,10 @@ import pytest
 import skimage.data
 
 from vidcolor import chroma_bins
-from vidcolor.color import grey_from_lightness, lightness
+from vidcolor.color import grey_from_lightness, lightness, scale_lightness
 from vidcolor.embedders import load_embedder
 from vidcolor.errors import ModelError
+from vidcolor.hints import hint_channels
 from vidcolor.model import (
     Colorizer,
     ModelConfig,
@@ -68,6 +69,40 @@ def test_hints_are_inputs_of_lite0_unet_only():
     paper = Colorizer(build_colorizer(config), config, embedder=object())
     with pytest.raises(ModelError, match="no colour hints"):
         paper.predict_ab(light, emb, hints)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_lite0_unet_colours_as_its_plain_keras_model_does(precision):
+    """Colorizer runs lite0_unet rebuilt for speed (decode.Lite0Predictor): frozen plain-dtype graph, no
+    hint input without hints, temperature and prior correction folded into the logits, decoded in
+    pieces on a CPU. Its a*b* must be the trained Keras model's, decoded as written, to float rounding:
+    on the shipped weights and samples/*.jpg the two differed by at most 4e-5 a*b* units."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    config = classification_config("lite0_unet")
+    config.bin_weights = rng.uniform(0.2, 5.0, len(config.bins)).tolist()
+    config.prior_correction, config.temperature = 0.5, 0.38
+    model = build_colorizer(config, precision)
+    colorizer = Colorizer(model, config, embedder=object())
+    light = rng.uniform(0, 100, (2, 64, 96)).astype(np.float32)
+    emb = rng.normal(size=(2, 1000)).astype(np.float32)
+    hints = np.zeros((2, 64, 96, 3), np.float32)
+    hints[0, 10:20, 30:40] = (40.0, -30.0, 1.0)
+    prior = rng.normal(size=(2, len(config.bins))).astype(np.float32)
+
+    def plain(hints=None, prior=None):
+        given = np.zeros_like(light[..., None].repeat(3, -1)) if hints is None else hint_channels(hints, light.shape)
+        logits = np.asarray(model([scale_lightness(light)[..., None], emb, given], training=False), np.float64)
+        logits = logits - config.prior_correction * np.log(config.bin_weights) + (0 if prior is None else prior[:, None, None])
+        probs = np.exp((logits - logits.max(-1, keepdims=True)) / config.temperature)
+        ab = (probs / probs.sum(-1, keepdims=True)) @ np.asarray(config.bins)
+        return tf.image.resize(ab.astype(np.float32), (32, 48), method="bilinear").numpy()
+
+    # without a prior: decoded in pieces on a CPU; with one: as a whole (as on a GPU); hints: the model taking them
+    for kwargs in ({}, {"prior": prior}, {"hints": hints, "prior": prior}):
+        np.testing.assert_allclose(colorizer.predict_ab(light, emb, **kwargs), plain(**kwargs), atol=2e-4)
+    assert np.abs(plain() - plain(hints=hints)).max() > 0.1  # the hints count (the test sees the hinted model)
 
 
 def test_config_files_name_their_architecture_and_old_ones_are_the_papers(tmp_path):

@@ -72,6 +72,13 @@ def inference_model(model, config):
     return fold_batch_norm(model, config, dtype_policy_of(model))
 
 
+def predictor(model, config):
+    """Colorizer's predict(inputs, prior) on the inference model: decode.predictor."""
+    from .decode import predictor as head_predictor
+
+    return head_predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE)
+
+
 def fold_batch_norm(model, config, precision: str = "float32"):
     """The same function as `model` without its BatchNormalization layers, for inference.
 

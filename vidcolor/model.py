@@ -121,7 +121,7 @@ def architecture_problem(architecture: str, head: str, embedder: str, crop: int 
 
 def _architecture(name: str):
     """The module that builds an architecture: build(config, precision, ...), inference_model(model, config),
-    OUTPUT_STRIDE (of predict_ab) and LOGIT_STRIDE (of the Keras model)."""
+    predictor(model, config) (decode.py), OUTPUT_STRIDE (of predict_ab) and LOGIT_STRIDE (of the Keras model)."""
     if name == "lite0_unet":
         from . import unet
 
@@ -258,8 +258,7 @@ class Colorizer:
     """A loaded Keras model with its embedder: grey in, a*b* out (a ColorizerProtocol)."""
 
     def __init__(self, model, config: ModelConfig, embedder=None):
-        keras = import_keras()
-
+        import_keras()
         architecture = _architecture(config.architecture)
         model = architecture.inference_model(model, config)
         self.model = model
@@ -271,35 +270,7 @@ class Colorizer:
         self.palette_bins = centres if config.head == "classification" else None
         self._embedder = embedder
         self._identity = None
-        correction = 0.0
-        if config.head == "classification" and config.prior_correction and config.bin_weights:
-            correction = -config.prior_correction * np.log(np.asarray(config.bin_weights, np.float32))
-        factor = logit_stride(config) // self.output_stride
-        ops = keras.ops
-        tensorflow = keras.backend.backend() == "tensorflow"
-
-        def upsample(ab):
-            if tensorflow:
-                import tensorflow as tf
-
-                return tf.image.resize(ab, tf.shape(ab)[1:3] * factor, method="bilinear")
-            return ops.image.resize(ab, (ab.shape[1] * factor, ab.shape[2] * factor), interpolation="bilinear")
-
-        def predict(inputs, prior):
-            out = ops.cast(model(inputs, training=False), "float32")
-            if config.head == "regression":
-                return out * AB_SCALE
-            # the distribution times the prior's weights (a reference's palette; zeros: none), renormalised;
-            # then the annealed mean (Zhang et al. 2016): sharpened by the temperature, its mean colour
-            probs = ops.softmax((out + correction + prior[:, None, None, :]) / config.temperature, axis=-1)
-            ab = ops.einsum("bhwq,qc->bhwc", probs, centres)
-            return upsample(ab) if factor > 1 else ab
-
-        if tensorflow:
-            import tensorflow as tf
-
-            predict = tf.function(predict, reduce_retracing=True)
-        self._predict = predict
+        self._predict = architecture.predictor(model, config)  # decode.py
         self.precision = dtype_policy_of(model)
         # Larger batches keep a GPU busy; on a CPU, 8 is near the best time per frame and keeps memory low.
         self.batch_size = 32 if gpus() else 8
@@ -333,14 +304,13 @@ class Colorizer:
         -> a*b* (B, h/stride, w/stride, 2) in Lab units."""
         light = np.asarray(light, np.float32)
         inputs = [scale_lightness(light)[..., None], np.asarray(embedding, np.float32)]
-        if self.accepts_hints:
-            inputs.append(hint_channels(hints, light.shape))
-        elif hints is not None:
+        if hints is not None and not self.accepts_hints:
             raise ModelError(f"the {self.config.architecture} model takes no colour hints")
+        if hints is not None:
+            inputs.append(hint_channels(hints, light.shape))
         if prior is not None and self.palette_bins is None:
             raise ModelError(f"the {self.config.head} model takes no reference palette")
-        prior = np.zeros((len(light), len(self.config.bins)), np.float32) if prior is None else prior
-        return np.asarray(self._predict(inputs, np.asarray(prior, np.float32)))
+        return np.asarray(self._predict(inputs, None if prior is None else np.asarray(prior, np.float32)))
 
 
 def dtype_policy_of(model) -> str:

@@ -15,6 +15,8 @@ mask (1 where a colour is given, 0 elsewhere). All zeros means "colour it yourse
 
 from __future__ import annotations
 
+from functools import partial
+
 import keras
 from keras import layers
 
@@ -28,7 +30,8 @@ _WIDTHS = (192, 128, 96, 64)
 _UPSAMPLING = "nearest"
 
 
-def build(config, precision: str = "float32", encoder_state: dict | None = None, encoder_precision: str | None = None):
+def build(config, precision: str = "float32", encoder_state: dict | None = None, encoder_precision: str | None = None,
+          colouring: bool = False, hint_input: bool = True):
     """Keras model: (lightness (B, H, W, 1) in [-1, 1], embedding (B, 1000), hints (B, H, W, 3))
     -> a*b* bin logits (B, H/4, W/4, Q). H and W must be multiples of 32.
 
@@ -36,6 +39,11 @@ def build(config, precision: str = "float32", encoder_state: dict | None = None,
     the encoder's weights come from the colorizer's own weights file. encoder_precision: the
     encoder's own dtype policy, if not `precision` (fine-tuning on a CPU is faster with a float32
     encoder: bfloat16 depthwise convolutions have slow gradients there).
+
+    colouring: the same function laid out to colour with (colouring.py gives it a trained model's
+    weights), its output the features the logits are computed from: the grey picture's three equal
+    channels are one broadcast, not a concatenation, and each upsampling is one resize op. Without
+    hint_input it takes no hints: zeros take their place, which is what colouring without hints is.
     """
     from .embedders import assign_weights, lite0_shapes, lite0_trunk
 
@@ -48,7 +56,7 @@ def build(config, precision: str = "float32", encoder_state: dict | None = None,
     # L in [-1, 1] -> the embedders' grey (L * 2.55) scaled as Lite0 expects, (g - 127) / 128, on 3 channels
     encoder_precision = encoder_precision or precision
     grey = layers.Rescaling(127.5 / 128.0, offset=0.5 / 128.0, dtype=encoder_precision)(grey_in)
-    grey = layers.Concatenate(dtype=encoder_precision)([grey, grey, grey])
+    grey = (ThreeChannels if colouring else layers.Concatenate)(dtype=encoder_precision)([grey, grey, grey])
     taps, _, assigned = lite0_trunk(grey, state, dtype=encoder_precision)
     encoder = keras.Model(grey_in, taps, name="encoder")
     assign_weights(assigned, state)
@@ -56,20 +64,32 @@ def build(config, precision: str = "float32", encoder_state: dict | None = None,
     features = encoder(light)
     x = layers.Concatenate(dtype=precision)([features[-1], TileEmbedding(dtype=precision)([features[-1], embedding])])
     x = _conv(x, 256, precision, kernel=1, name="fusion")
-    hint_levels = HintPyramid(len(_WIDTHS) + 1, dtype=precision)(hints)  # strides 2..32
+    levels = len(_WIDTHS) + 1  # strides 2..32
+    hint_levels = HintPyramid(levels, dtype=precision)(hints) if hint_input else NoHints(levels, dtype=precision)(light)
     for level, width in enumerate(_WIDTHS):
         skip = features[-1 - level] if level else None
         inputs = [x, hint_levels[-1 - level]] + ([skip] if skip is not None else [])
         x = _conv(layers.Concatenate(dtype=precision)(inputs), width, precision)
         if level < len(_WIDTHS) - 1:
-            x = layers.UpSampling2D(2, interpolation=_UPSAMPLING, dtype=precision)(x)
+            upsample = NearestTwice if colouring else partial(layers.UpSampling2D, 2, interpolation=_UPSAMPLING)
+            x = upsample(dtype=precision)(x)
+    inputs = [light, embedding] + ([hints] if hint_input else [])
+    if colouring:
+        return keras.Model(inputs, x, name="lite0_unet_features")
     out = layers.Conv2D(len(config.bins), 1, dtype="float32", name="ab_logits")(x)
-    return keras.Model([light, embedding, hints], out, name="lite0_unet")
+    return keras.Model(inputs, out, name="lite0_unet")
 
 
 def inference_model(model, config):
     """The model to colour with: as trained (its batch normalisation is folded already)."""
     return model
+
+
+def predictor(model, config):
+    """Colorizer's predict(inputs, prior): decode.Lite0Predictor."""
+    from .decode import Lite0Predictor
+
+    return Lite0Predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE)
 
 
 # Lite0's stem and first three blocks (strides 2 and 4) hold 9 convolutions: they stay frozen when the
@@ -112,3 +132,61 @@ class HintPyramid(keras.layers.Layer):
             any_hint = ops.max_pool(any_hint, 2, 2)
             out.append(ops.concatenate([4.0 * ab_mask / ops.maximum(share, 1e-4), any_hint], axis=-1))
         return out
+
+
+class NoHints(keras.layers.Layer):
+    """What HintPyramid makes of hints that are all zeros (zeros at strides 2, 4, ...), from the
+    lightness' shape alone: colouring without hints skips reading and pooling a full-size input."""
+
+    def __init__(self, levels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.levels = levels
+
+    def call(self, light):
+        shape = keras.ops.shape(light)
+        return [keras.ops.zeros((shape[0], shape[1] // 2**k, shape[2] // 2**k, HINT_CHANNELS), self.compute_dtype)
+                for k in range(1, self.levels + 1)]
+
+
+class ThreeChannels(keras.layers.Layer):
+    """Concatenate()([x, x, x]) of a one-channel x, as one broadcast (on a CPU the concatenation
+    took as long as the convolution after it)."""
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs[0])
+        return keras.ops.broadcast_to(inputs[0], (shape[0], shape[1], shape[2], len(inputs)))
+
+
+class NearestTwice(keras.layers.Layer):
+    """UpSampling2D(2, "nearest") as one resize op where the backend has one (UpSampling2D repeats
+    rows, then columns)."""
+
+    def call(self, x):
+        if keras.backend.backend() != "tensorflow":
+            return keras.ops.repeat(keras.ops.repeat(x, 2, axis=1), 2, axis=2)
+        import tensorflow as tf
+
+        return tf.image.resize(x, tf.shape(x)[1:3] * 2, method="nearest")
+
+
+def colouring_model(model, config, hint_input: bool = True):
+    """A trained lite0_unet's body laid out to colour with (build(colouring=True)), its weights copied
+    into the plain dtype policy of the precision it computes in: (lightness, embedding[, hints]) ->
+    the features its logits are computed from (decode.Lite0Predictor)."""
+    from .decode import plain_policy
+    from .model import dtype_policy_of
+
+    colouring = build(config, plain_policy(dtype_policy_of(model)), colouring=True, hint_input=hint_input,
+                      encoder_precision=plain_policy(dtype_policy_of(model.get_layer("encoder"))))
+    sources = [layer for layer in _weighted_layers(model) if layer.name != "ab_logits"]
+    for source, target in zip(sources, _weighted_layers(colouring), strict=True):
+        target.set_weights(source.get_weights())
+    return colouring
+
+
+def _weighted_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _weighted_layers(layer)
+        elif layer.weights:
+            yield layer
