@@ -176,7 +176,7 @@ class BatchRing:
 
 def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, workers: int, hints: float,
           degrade: float, seed: int, warmup: int, ema: float, encoder: str, zoom: float, weight_decay: float,
-          check_every: int, marks: list[int]) -> None:
+          check_every: int, marks: list[int], colourfulness: float | None) -> None:
     started = time.time()
     pack_dir, out_dir = Path(pack_dir), Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +218,8 @@ def train(pack_dir: str, out: str, minutes: float, batch: int, lr: float, worker
         return _scores(model, inputs, held_out_photos, config) if held_out_photos else {}
 
     start_scores = held_out_scores()
-    reference = start_scores.get(0.15, (0, 0))[1]  # the starting model's colourfulness at the shipped decoding
+    # the colourfulness at which snapshots are compared: given, or the starting model's at +0.15
+    reference = colourfulness or start_scores.get(0.15, (0, 0))[1]
     best = _psnr_at(start_scores, reference)
     say({"step": 0, "held_out": round(held_out_loss(), 4), "scores": _rounded(start_scores),
          "psnr_at_start_colourfulness": round(best, 3), "elapsed_s": round(time.time() - started)})
@@ -362,6 +363,9 @@ def main() -> None:
     t.add_argument("--zoom", type=float, default=1.3, help="crops from the photo's short side resized to 192 x U(1, zoom)")
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--check-every", type=int, default=500, help="steps between held-out losses (best.npz keeps the best)")
+    t.add_argument("--colourfulness", type=float, default=None,
+                   help="compare snapshots at this colourfulness ratio (default: the starting model's; give one "
+                        "when the decoder starts fresh)")
     t.add_argument("--marks", default="", help="steps after which a snapshot sNNN.npz is kept, comma-separated")
     u = sub.add_parser("unpack")
     u.add_argument("snapshot"), u.add_argument("config_json"), u.add_argument("dest")
@@ -370,7 +374,8 @@ def main() -> None:
         pack(a.data_dir, a.cache, a.init, a.out, a.quality, a.holdout, a.holdout_cache)
     elif a.command == "train":
         train(a.pack_dir, a.out, a.minutes, a.batch, a.lr, a.workers, a.hints, a.degrade, a.seed, a.warmup, a.ema,
-              a.encoder, a.zoom, a.weight_decay, a.check_every, [int(m) for m in a.marks.split(",") if m])
+              a.encoder, a.zoom, a.weight_decay, a.check_every, [int(m) for m in a.marks.split(",") if m],
+              a.colourfulness)
     else:
         unpack(a.snapshot, a.config_json, a.dest)
 
