@@ -9,13 +9,14 @@ already, unless `recolor_all`), or left grey (neutral chroma).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .direction import Direction, Hint
 from .errors import ModelError
-from .palette import DEFAULT_STRENGTH, palette_bins, read_palette
+from .palette import DEFAULT_STRENGTH, Reference, palette_bins
 
 COLOR, KEEP, GREY = "color", "keep", "grey"
 
@@ -34,7 +35,7 @@ class ShotDirector:
     def __init__(self, plan, colorizer, direction: Direction | None = None, recolor_all: bool = False):
         self.plan, self.direction, self.recolor_all = plan, direction or Direction(), recolor_all
         self._choices: dict[int, ShotChoice] = {}
-        self._palettes: dict[tuple, np.ndarray] = {}
+        self._references: dict[Path, Reference] = {}  # each photo read once, its prior per strength cached
         said = [self.direction.film, *self.direction.shots.values()]
         self.bins = palette_bins(colorizer) if any(d.reference is not None for d in said) else None
         self.follows_hints = any(d.hints for d in said)
@@ -62,10 +63,9 @@ class ShotDirector:
         prior = None
         if said.reference is not None:
             strength = DEFAULT_STRENGTH if said.strength is None else said.strength
-            key = (said.reference, strength)
-            if key not in self._palettes:
-                self._palettes[key] = read_palette(said.reference, self.bins, strength)
-            prior = self._palettes[key]
+            if said.reference not in self._references:
+                self._references[said.reference] = Reference(said.reference)
+            prior = self._references[said.reference].prior(self.bins, strength)
         return ShotChoice(COLOR, prior, said.hints or ())
 
 

@@ -39,11 +39,6 @@ def palette_prior(rgb: np.ndarray, centres: np.ndarray, strength: float = DEFAUL
     return (strength * (logs - logs.mean())).astype(np.float32)
 
 
-def read_palette(path: str | Path, centres: np.ndarray, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
-    """palette_prior of an image file (InputError naming it if it cannot be read)."""
-    return palette_prior(read_image(path), centres, strength)
-
-
 class Reference:
     """A reference photo read once, for any number of pictures that take its palette: its prior for a
     model's bins at a strength is computed once too. InputError naming it if it cannot be read."""
