@@ -40,7 +40,7 @@ def build(config, precision: str = "float32", encoder_state: dict | None = None,
     encoder's own dtype policy, if not `precision` (fine-tuning on a CPU is faster with a float32
     encoder: bfloat16 depthwise convolutions have slow gradients there).
 
-    colouring: the same function laid out to colour with (colouring.py gives it a trained model's
+    colouring: the same function laid out to colour with (colouring_model gives it a trained model's
     weights), its output the features the logits are computed from: the grey picture's three equal
     channels are one broadcast, not a concatenation, and each upsampling is one resize op. Without
     hint_input it takes no hints: zeros take their place, which is what colouring without hints is.
