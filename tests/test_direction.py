@@ -124,7 +124,7 @@ def test_keep_grey_hints_and_reference_in_a_film(tmp_path, mixed):
     # the blue reference: more blue (U above neutral) than the undirected colours of the same frames
     assert np.mean([u.mean() for u, _ in directed[12:24]]) > np.mean([u.mean() for u, _ in undirected[12:24]]) + 10
     # the red hint: V up near it (shot 3's first frame, x = 0.6 of 96 px), nothing far from it
-    (u, v), (u0, v0) = directed[24], undirected[24]
+    (_, v), (_, v0) = directed[24], undirected[24]
     assert (v - v0)[14:18, 27:31].mean() > 20 and np.abs(v - v0)[:, :18].mean() < 0.5
     # it follows the picture: the rocket pans left 2 px a frame, so on key frame 32 the hint is 16 px left
     (_, v_later), (_, v0_later) = directed[32], undirected[32]
