@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from .batch import BatchItem, BatchJob, ItemResult
 from .errors import OutputError
@@ -56,12 +55,12 @@ def scan_film(item: BatchItem, job: BatchJob, colorizer, *, warn: Callable[[str]
     codec, info = output_frames(source, output, job)
     options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
     store = SegmentStore.open(output, prints, resume=not options.run.force, warn=warn)
-    if store.load_plan() is None:
+    plan = store.load_plan()
+    if plan is None:
         with ShotPlan.scan(source, info, colorizer, on_warning=warn) as plan:
             plan.finish()
-            store.save_plan(plan.cuts, np.asarray(plan.embeddings), plan.frames, plan.colors, plan.frame_pts)
-    cuts, _, frames, _ = store.load_plan()
-    return FilmScan(frames, tuple(cuts), segment_frames)
+            store.save_plan(plan)
+    return FilmScan(plan.frames, tuple(plan.cuts), segment_frames)
 
 
 def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, colorizer, *,
@@ -73,14 +72,14 @@ def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, 
     codec, info = output_frames(source, output, job)
     options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
     store = SegmentStore.reopen(output, prints)
-    kept = store.load_plan()
-    if kept is None:
+    plan = store.load_plan()
+    if plan is None:
         raise OutputError(f"{store.folder}: the film's shot plan is missing there")
     made = store.finished(first, stop)
     before = made or (store.finished(first - 1, first) if first else [])
     resume = ResumePlan(first + len(made), segment_frames, options.chunk_frames,
                         before[-1].last_pts if before else None, stop_segment=stop)
-    with ShotPlan.saved(*kept, frame_pts=store.load_frame_pts()) as plan:
+    with plan:
         color_pass(source, output, format_name, info, codec, plan, colorizer, options, store, resume, warn,
                    StageClock(), on_frame)
     return len(store.finished(first, stop))
@@ -174,7 +173,7 @@ class SplitFilm:
             raise OutputError(f"{self.output}: cannot join it: {len(segments)} of its {self.segments} segments "
                               f"are in {store.folder}")
         frames = join_segments(segments, self.info, self.output, codec=self.codec, force=self.options.run.force)
-        with ShotPlan.saved(*store.load_plan()) as plan:  # a batch has no direction: no model needed
+        with store.load_plan() as plan:  # a batch has no direction: no model needed
             kept = ShotDirector(plan, None, None, self.options.film.recolor_all).kept_shots()
         if kept:  # as a one-process batch tells it (batch.color_item)
             self.warn(kept_line(kept, self.source))

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 from tqdm import tqdm
 
 from .direction import Direction, read_direction
@@ -158,10 +157,8 @@ def _remaster_locked(source, output, info, codec, checked, options, colorizer, w
     options, segment_frames, prints = segment_settings(source, options, colorizer, codec, direction)
     store = SegmentStore.open(output, prints, resume=resume, warn=warn)
     clock = StageClock()
-    kept = store.load_plan()
-    plan = ShotPlan.saved(*kept, frame_pts=store.load_frame_pts()) if kept else ShotPlan.scan(
-        source, info, colorizer, on_warning=warn, clock=clock,
-        on_complete=lambda p: store.save_plan(p.cuts, np.asarray(p.embeddings), p.frames, p.colors, p.frame_pts))
+    plan = store.load_plan() or ShotPlan.scan(source, info, colorizer, on_warning=warn, clock=clock,
+                                              on_complete=store.save_plan)
     resume_plan = store.resume_plan(segment_frames, options.chunk_frames)
     try:
         with closing(plan):

@@ -30,6 +30,7 @@ from . import __version__
 from .errors import OutputError
 from .media import WRITE_ERRORS, OutputCodec, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
 from .outputs import atomic_path
+from .shotplan import ShotPlan
 from .truecolor import ShotColor
 
 FINGERPRINT = "fingerprint.json"
@@ -172,18 +173,19 @@ class SegmentStore:
             segments.append(segment)
         return segments
 
-    def save_plan(self, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor],
-                  frame_pts: np.ndarray | None = None) -> None:
+    def save_plan(self, plan: ShotPlan) -> None:
+        """Keep a finished scan's shot plan (its embeddings, and each frame's pts where known) here."""
         with _writing_errors(self.folder):
-            for name, array in ((EMBEDDINGS, embeddings), (FRAME_PTS, frame_pts)):
+            for name, array in ((EMBEDDINGS, np.asarray(plan.embeddings)), (FRAME_PTS, plan.frame_pts)):
                 if array is not None:
                     with atomic_path(self.folder / name, sync=True) as temp, open(temp, "wb") as file:
                         np.save(file, np.ascontiguousarray(array), allow_pickle=False)
-            colors = [[c.residual, c.tint] for c in colors]
-            _write_atomic(self.folder / PLAN, json.dumps({"cuts": cuts, "frames": frames, "colors": colors}).encode())
+            colors = [[c.residual, c.tint] for c in plan.colors]
+            _write_atomic(self.folder / PLAN, json.dumps({"cuts": plan.cuts, "frames": plan.frames,
+                                                          "colors": colors}).encode())
 
-    def load_plan(self) -> tuple[list[int], np.ndarray, int, list[ShotColor]] | None:
-        """(cuts, embeddings, frames, each shot's colour) of the saved shot plan, or None."""
+    def load_plan(self) -> ShotPlan | None:
+        """The saved shot plan (ShotPlan.saved), or None."""
         plan = _read_json(self.folder / PLAN)  # written last: there only if the embeddings are complete
         if plan is None or "colors" not in plan:
             return None
@@ -191,15 +193,13 @@ class SegmentStore:
             embeddings = np.load(self.folder / EMBEDDINGS, allow_pickle=False)
         except (OSError, ValueError):
             return None
-        colors = [ShotColor(float(residual), float(tint)) for residual, tint in plan["colors"]]
-        return [int(c) for c in plan["cuts"]], embeddings, int(plan["frames"]), colors
-
-    def load_frame_pts(self) -> np.ndarray | None:
-        """The saved plan's frame_pts (ShotPlan.frame_pts), or None."""
         try:
-            return np.load(self.folder / FRAME_PTS, allow_pickle=False)
+            frame_pts = np.load(self.folder / FRAME_PTS, allow_pickle=False)
         except (OSError, ValueError):
-            return None
+            frame_pts = None  # a side folder made by an older version
+        colors = [ShotColor(float(residual), float(tint)) for residual, tint in plan["colors"]]
+        return ShotPlan.saved([int(c) for c in plan["cuts"]], embeddings, int(plan["frames"]), colors,
+                              frame_pts=frame_pts)
 
     def complete_segments(self) -> list[Segment]:
         """Segments 0, 1, ... for as long as they are complete; every other segment file is deleted."""
