@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from .batch import BatchItem, BatchJob, ItemResult
 from .errors import OutputError
 from .media import OutputCodec, VideoInfo, probe_video
