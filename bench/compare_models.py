@@ -9,7 +9,10 @@ temperature) and scored at the logits' size: photos' PSNR and colourfulness (aga
 truth's), clip frames' PSNR. Raising the correction trades colour for PSNR, so two models are
 compared where their colourfulness is equal. --losses adds the training loss (class-rebalanced
 cross-entropy, 192 px crops, no degradation or hints) on 12 batches of 16 training photos and 15
-of validation photos, the same crops for every model.
+of validation photos, the same crops for every model, each with the photos' own embeddings, with
+another photo's (the batch rolled by one) and with zeros: a model that has memorised its training
+photos by their embeddings loses much more on them than on unseen photos when the embedding is
+not theirs.
 """
 
 from __future__ import annotations
@@ -95,11 +98,13 @@ def losses(weights: str, sets: dict) -> dict[str, float]:
     settings = SampleSettings(crop=192, target_stride=4, degrade=0.0, with_hints=0.0)
     found = {}
     for name, (data, batches) in sets.items():
-        values = []
+        values = {"": [], " (another photo's embedding)": [], " (zero embedding)": []}
         for k in range(batches):
             x, y = data.batch(np.random.default_rng([7, k]), 16, settings)
-            values.append(float(loss(y, model([x["lightness"], x["embedding"], x["hints"]], training=False))))
-        found[name] = float(np.mean(values))
+            embeddings = [x["embedding"], np.roll(x["embedding"], 1, axis=0), np.zeros_like(x["embedding"])]
+            for values_of, embedding in zip(values.values(), embeddings):
+                values_of.append(float(loss(y, model([x["lightness"], embedding, x["hints"]], training=False))))
+        found.update({name + how: float(np.mean(v)) for how, v in values.items()})
     return found
 
 

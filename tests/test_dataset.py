@@ -8,7 +8,7 @@ import skimage.data
 
 from vidcolor import augment, hints
 from vidcolor.color import lightness, rgb_to_lab
-from vidcolor.dataset import resized_crop, source_balanced_probabilities
+from vidcolor.dataset import ImageSet, SampleSettings, nearest_neighbours, resized_crop, source_balanced_probabilities
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +93,46 @@ def test_crops_are_resized_first_so_they_hold_the_picture_not_a_patch_of_it():
     assert wide.shape == (64, 64, 3)
     tiny = resized_crop(image[:50, :80], 64, 1.0, np.random.default_rng(0))
     assert tiny.shape == (64, 64, 3)
+
+
+def test_nearest_neighbours_are_the_most_similar_others_as_a_full_sort_finds_them():
+    embeddings = np.random.default_rng(0).normal(size=(50, 16)).astype(np.float32)
+    unit = embeddings - embeddings.mean(0)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    np.testing.assert_array_equal(nearest_neighbours(embeddings, k=5, chunk=7), np.argsort(-similarity, axis=1)[:, :5])
+
+
+@pytest.fixture
+def flat_photos(tmp_path):
+    """Eight one-colour photos with made-up cached embeddings (the cache spares the embedder)."""
+    import json
+
+    import cv2
+
+    root, cache = tmp_path / "photos", tmp_path / "cache"
+    root.mkdir()
+    cache.mkdir()
+    hues = np.linspace(0, 170, 8).astype(np.uint8)
+    for i, hue in enumerate(hues):
+        bgr = cv2.cvtColor(np.full((40, 40, 3), (hue, 200, 160), np.uint8), cv2.COLOR_HSV2BGR)
+        cv2.imwrite(str(root / f"p{i}.png"), bgr)
+    files = sorted(root.glob("*.png"))
+    np.save(cache / "efficientnet_lite0.npy", np.random.default_rng(1).normal(size=(8, 1000)).astype(np.float32))
+    (cache / "efficientnet_lite0.json").write_text(json.dumps(["efficientnet_lite0"] + [f"{f}:{f.stat().st_size}" for f in files]))
+    return ImageSet(root, cache, "efficientnet_lite0")
+
+
+@pytest.mark.parametrize("swap", [0.0, 1.0])
+def test_a_swapped_sample_gets_a_look_alike_embedding_never_its_own(flat_photos, swap):
+    data = flat_photos
+    colours = np.stack([rgb_to_lab(image)[0, 0, 1:] for image in data.images])
+    inputs, targets = data.batch(np.random.default_rng(0), 32, SampleSettings(crop=32, degrade=0.0, embedding_swap=swap))
+    for embedding, target in zip(inputs["embedding"], targets):
+        photo = np.argmin(np.abs(colours - target[0, 0]).sum(1))  # which photo the sample was cut from
+        [source] = np.flatnonzero((data.embeddings == embedding).all(1))
+        if swap:
+            assert source != photo and source in data.neighbours[photo]
+        else:
+            assert source == photo

@@ -44,6 +44,15 @@ def test_photo_folder_report_and_cli(tmp_path, random_weights):
     assert report["grey_baseline"]["truth_colorfulness"] == report["prediction"]["truth_colorfulness"]
     assert cv2.imread(str(tmp_path / "s.png")).shape[0] > 2 * 64
 
+    (tmp_path / "r.json").write_text("kept")
+    again = ["evaluate", str(photos), "--weights", str(random_weights), "--report", str(tmp_path / "r.json"),
+             "--sheet", str(tmp_path / "other.png"), "-q"]
+    refused = CliRunner().invoke(app, again)
+    assert refused.exit_code != 0 and "already exists" in refused.output
+    assert (tmp_path / "r.json").read_text() == "kept" and not (tmp_path / "other.png").exists()
+    assert CliRunner().invoke(app, [*again, "--force"]).exit_code == 0
+    assert json.loads((tmp_path / "r.json").read_text())["images"] == 2
+
 
 def test_film_report_has_steadiness_of_prediction_and_truth(tmp_path, colorizer):
     path = tmp_path / "color.mp4"

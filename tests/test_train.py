@@ -43,6 +43,7 @@ def test_tiny_run_writes_weights_pictures_and_its_loss_falls(photo_dirs, tmp_pat
     path = train(tiny(train_dir, tmp_path / "run", val_dir=val_dir, epochs=3, steps_per_epoch=8), progress=False)
     config = json.loads(path.with_name("vidcolor.json").read_text())
     assert config["head"] == "classification" and config["trained"]["steps"] == 24
+    assert config["trained"]["embedding_swap"] == 0.0
     history = config["trained"]["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["loss"] < history[0]["loss"]
@@ -59,7 +60,7 @@ def test_tiny_run_writes_weights_pictures_and_its_loss_falls(photo_dirs, tmp_pat
 def test_resume_continues_exactly_where_it_stopped(photo_dirs, tmp_path, architecture, head):
     """For lite0_unet the resume falls on the switch from the frozen encoder to fine-tuning."""
     train_dir, _ = photo_dirs
-    settings = dict(architecture=architecture, head=head)
+    settings = dict(architecture=architecture, head=head, embedding_swap=0.5)
     straight = train(tiny(train_dir, tmp_path / "straight", epochs=2, **settings), progress=False)
     train(tiny(train_dir, tmp_path / "split", epochs=1, **settings), progress=False)
     state = json.loads((tmp_path / "split" / "checkpoint" / "state.json").read_text())

@@ -282,6 +282,8 @@ def train(
     finetune_scale: float = typer.Option(0.25, "--finetune-scale", min=0.0, help="Learning rate after --freeze-steps, relative to --lr."),
     degrade: float = typer.Option(0.6, "--degrade", min=0.0, max=1.0, help="Share of samples made to look like archive film."),
     hints: float = typer.Option(0.5, "--hints", min=0.0, max=1.0, help="Share of samples given colour hints from the truth."),
+    embedding_swap: float = typer.Option(0.0, "--embedding-swap", min=0.0, max=1.0,
+                                         help="Share of samples given a look-alike photo's embedding, not their own."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in RUN_DIR from its last checkpoint."),
     preset: Optional[str] = typer.Option(None, "--preset", help="tiny: a few steps on small crops (for tests)."),
@@ -306,7 +308,7 @@ def train(
     values.setdefault("freeze_steps", freeze_steps)
     options = TrainOptions(data_dir=data_dir, run_dir=run_dir, val_dir=val_dir, architecture=arch, init=init, head=head,
                            embedder=embedder, learning_rate=learning_rate, finetune_scale=finetune_scale,
-                           degrade=degrade, with_hints=hints, seed=seed, resume=resume, **values)
+                           degrade=degrade, with_hints=hints, embedding_swap=embedding_swap, seed=seed, resume=resume, **values)
     try:
         path = run_train(options, progress=not quiet)
     except KeyboardInterrupt as exc:
@@ -326,14 +328,18 @@ def evaluate(
     render_size: int = RenderSizeOption,
     key_interval: int = KeyIntervalOption,
     precision: str = PrecisionOption,
+    force: bool = ForceOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Grey a colour source, colour it back, and score it against the truth and a grey baseline."""
     import json
 
     from .evaluate import evaluate_path, write_report
+    from .outputs import refuse_overwrite
 
     _check_precision(precision)
+    for output in (report, sheet):
+        refuse_overwrite(output, force)
     result = evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
                            key_interval=key_interval, precision=precision, progress=not quiet)
     write_report(result, report)

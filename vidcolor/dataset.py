@@ -30,6 +30,7 @@ class SampleSettings:
     degrade: float = 0.6  # share of samples made to look like archive film
     with_hints: float = 0.0  # share of samples given hints drawn from the truth
     zoom: float = 1.3  # the photo's short side is resized to crop x U(1, zoom) before cropping
+    embedding_swap: float = 0.0  # share of samples given a look-alike photo's embedding (ImageSet.neighbours)
 
 
 class ImageSet:
@@ -43,6 +44,18 @@ class ImageSet:
         # the embedder's name keys the cache: embeddings of another embedder are never reused
         self.embeddings = self.cached(embedder_name, lambda: self._embed_all(embedder_name))
         self.probabilities = source_balanced_probabilities(self.files, self.root)
+        self._neighbours = None
+
+    @property
+    def neighbours(self) -> np.ndarray:
+        """(N, k) for each photo the other photos whose embeddings are nearest to its own.
+
+        A photo's embedding is a fingerprint: trained on its own, the decoder learns that photo's
+        colours from it and paints unseen photos with the tint of a training photo. Given a
+        look-alike's embedding instead, it can learn only what such photos share."""
+        if self._neighbours is None:
+            self._neighbours = nearest_neighbours(self.embeddings)
+        return self._neighbours
 
     def cached(self, name: str, compute) -> np.ndarray:
         """An array computed from the images once, kept in the cache folder (keyed by the file list)."""
@@ -72,7 +85,7 @@ class ImageSet:
     def batch(self, rng: np.random.Generator, size: int, settings: SampleSettings) -> tuple[dict, np.ndarray]:
         """({lightness (B, c, c, 1) scaled, embedding (B, 1000), hints (B, c, c, 3)}, a*b* (B, c/s, c/s, 2))."""
         picks = rng.choice(len(self.images), size, p=self.probabilities)
-        lights, hint_maps, targets = [], [], []
+        lights, hint_maps, targets, embeddings = [], [], [], []
         c, small = settings.crop, settings.crop // settings.target_stride
         for i in picks:
             lab = rgb_to_lab(resized_crop(self.images[i], c, settings.zoom, rng))
@@ -81,8 +94,25 @@ class ImageSet:
             given = hints.sample_from_truth(ab, rng) if rng.random() < settings.with_hints else hints.empty(c, c)
             hint_maps.append(hints.hint_channels(given, (c, c)))
             targets.append(cv2.resize(ab, (small, small), interpolation=cv2.INTER_AREA))
-        inputs = {"lightness": np.stack(lights), "embedding": self.embeddings[picks], "hints": np.stack(hint_maps)}
+            swap = settings.embedding_swap and rng.random() < settings.embedding_swap
+            embeddings.append(self.embeddings[rng.choice(self.neighbours[i]) if swap else i])
+        inputs = {"lightness": np.stack(lights), "embedding": np.stack(embeddings), "hints": np.stack(hint_maps)}
         return inputs, np.stack(targets).astype(np.float32)
+
+
+def nearest_neighbours(embeddings: np.ndarray, k: int = 8, chunk: int = 1024) -> np.ndarray:
+    """(N, k) indices of each row's k most similar other rows (cosine similarity), most similar first."""
+    unit = embeddings - embeddings.mean(0)
+    unit = (unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-6)).astype(np.float32)
+    k = min(k, len(unit) - 1)
+    found = []
+    for start in range(0, len(unit), chunk):
+        similarity = unit[start : start + chunk] @ unit.T
+        similarity[np.arange(len(similarity)), np.arange(start, start + len(similarity))] = -np.inf
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(similarity, top, 1), axis=1)
+        found.append(np.take_along_axis(top, order, 1))
+    return np.concatenate(found)
 
 
 def resized_crop(image: np.ndarray, crop: int, zoom: float, rng: np.random.Generator) -> np.ndarray:

@@ -47,6 +47,7 @@ class TrainOptions:
     finetune_scale: float = 0.25  # learning rate once the encoder learns too, relative to learning_rate
     degrade: float = 0.6  # share of samples made to look like archive film
     with_hints: float = 0.5  # share of samples given hints drawn from the truth (lite0_unet)
+    embedding_swap: float = 0.0  # share of samples given a look-alike photo's embedding (dataset.ImageSet.neighbours)
     init: Path | None = None  # start from these weights (NAME.weights.h5 with NAME.json)
     seed: int = 0
     val_images: int = 48
@@ -205,7 +206,7 @@ def train(options: TrainOptions, progress: bool = True) -> Path:
         optimizer.learning_rate = rate  # a resumed run may go on at another rate
     inputs = [t.name for t in model.inputs]
     settings = SampleSettings(crop=options.crop, target_stride=model_lib.logit_stride(config),
-                              degrade=options.degrade,
+                              degrade=options.degrade, embedding_swap=options.embedding_swap,
                               with_hints=options.with_hints if "hints" in inputs else 0.0)
 
     def batches():
@@ -268,6 +269,7 @@ def _export(model, config, options: TrainOptions, state: dict, images: int, step
         "learning_rate": options.learning_rate,
         "freeze_steps": options.freeze_steps,
         "finetune_scale": options.finetune_scale,
+        "embedding_swap": options.embedding_swap,
         "degrade": options.degrade,
         "with_hints": options.with_hints,
         "wall_seconds": round(state["seconds"], 1),
