@@ -136,3 +136,12 @@ def test_a_swapped_sample_gets_a_look_alike_embedding_never_its_own(flat_photos,
             assert source != photo and source in data.neighbours[photo]
         else:
             assert source == photo
+
+
+def test_one_photo_has_no_look_alike_to_swap_with(flat_photos):
+    from vidcolor.errors import InputError
+
+    data = flat_photos
+    data.embeddings = data.embeddings[:1]
+    with pytest.raises(InputError, match="two photos or more"):
+        data.batch(np.random.default_rng(0), 2, SampleSettings(crop=32, embedding_swap=1.0))

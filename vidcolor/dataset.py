@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from . import augment, chroma_bins, hints
 from .color import grey_from_lightness, lightness, rgb_to_lab, scale_lightness
+from .errors import InputError
 from .images import list_images, read_image
 from .outputs import atomic_path, write_text
 
@@ -54,6 +55,8 @@ class ImageSet:
         colours from it and paints unseen photos with the tint of a training photo. Given a
         look-alike's embedding instead, it can learn only what such photos share."""
         if self._neighbours is None:
+            if len(self.embeddings) < 2:
+                raise InputError(f"{self.root}: a look-alike embedding needs two photos or more")
             self._neighbours = nearest_neighbours(self.embeddings)
         return self._neighbours
 
