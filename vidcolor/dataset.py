@@ -9,6 +9,7 @@ batches an uninterrupted run would have.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,20 +46,17 @@ class ImageSet:
         # the embedder's name keys the cache: embeddings of another embedder are never reused
         self.embeddings = self.cached(embedder_name, lambda: self._embed_all(embedder_name))
         self.probabilities = source_balanced_probabilities(self.files, self.root)
-        self._neighbours = None
 
-    @property
+    @functools.cached_property
     def neighbours(self) -> np.ndarray:
         """(N, k) for each photo the other photos whose embeddings are nearest to its own.
 
         A photo's embedding is a fingerprint: trained on its own, the decoder learns that photo's
         colours from it and paints unseen photos with the tint of a training photo. Given a
         look-alike's embedding instead, it can learn only what such photos share."""
-        if self._neighbours is None:
-            if len(self.embeddings) < 2:
-                raise InputError(f"{self.root}: a look-alike embedding needs two photos or more")
-            self._neighbours = nearest_neighbours(self.embeddings)
-        return self._neighbours
+        if len(self.embeddings) < 2:
+            raise InputError(f"{self.root}: a look-alike embedding needs two photos or more")
+        return nearest_neighbours(self.embeddings)
 
     def cached(self, name: str, compute) -> np.ndarray:
         """An array computed from the images once, kept in the cache folder (keyed by the file list)."""
