@@ -2,12 +2,19 @@
 
     python bench/tune_decoding.py [--weights W] [--photos DIR] [--every 2]
                                   [--temperatures 0.2,0.3,0.38,0.5] [--corrections 0,0.5,1] [--write]
+    python bench/tune_decoding.py --films CLIP... [--frames 120] [--corrections 0.5,0.55,0.6] [--write]
 
 For each temperature (the annealed mean's) and prior correction (how much of the training's
 class rebalancing is taken back out), colours the held-out photos (every n-th) and scores
 them. The choice: the best PSNR among the settings whose colorfulness is at least
 --min-colorfulness of the truth's and whose CIEDE2000 is below leaving the photos grey.
 --write puts the choice into the model's .json (the weights file is not touched).
+
+--films chooses the muted style's correction (options.STYLES) instead: each colour clip's first
+--frames frames are greyed and remastered at each correction (the model's temperature), as
+`vidcolor evaluate CLIP` does; the choice is the most colour (the smallest correction) whose
+mean PSNR over the clips is at or above leaving them grey. --write puts it into the .json as
+muted_prior_correction.
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ def main() -> None:
     parser.add_argument("--corrections", default="0,0.5,1")
     parser.add_argument("--min-colorfulness", type=float, default=0.85)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--films", type=Path, nargs="+", help="colour clips: choose the muted style's correction")
+    parser.add_argument("--frames", type=int, default=120)
     args = parser.parse_args()
+    if args.films:
+        return tune_films(args)
 
     from vidcolor.evaluate import evaluate_images
     from vidcolor.images import list_images, read_image
@@ -52,6 +63,34 @@ def main() -> None:
     print(f"chosen: temperature {t}, prior correction {c}")
     if args.write:
         write_config(replace(base.config, temperature=t, prior_correction=c), config_path(Path(path)))
+        print(f"written to {config_path(Path(path))}")
+
+
+def tune_films(args) -> None:
+    from vidcolor.evaluate import evaluate_video
+    from vidcolor.model import Colorizer, config_path, default_weights, load_colorizer, write_config
+
+    path = args.weights or default_weights()
+    base = load_colorizer(path)
+    print(f"{len(args.films)} clips, first {args.frames} frames; {path}")
+    print(f"{'correction':>10} " + " ".join(f"{clip.stem[:12]:>12}" for clip in args.films) + f" {'mean':>7} {'grey':>7}")
+    rows = []
+    for c in (float(v) for v in args.corrections.split(",")):
+        config = replace(base.config, prior_correction=c, muted_prior_correction=c)
+        colorizer = Colorizer(base.model, config, base.embedder)
+        reports = [evaluate_video(colorizer, clip, limit=args.frames, progress=False) for clip in args.films]
+        psnrs = [r["prediction"]["psnr"] for r in reports]
+        grey = sum(r["grey_baseline"]["psnr"] for r in reports) / len(reports)
+        rows.append((c, sum(psnrs) / len(psnrs), grey))
+        print(f"{c:>10.2f} " + " ".join(f"{v:>12.2f}" for v in psnrs) + f" {rows[-1][1]:>7.2f} {grey:>7.2f}", flush=True)
+    above = [r for r in rows if r[1] >= r[2]]
+    if not above:
+        print("no correction tried takes the clips to grey's PSNR: try larger ones")
+        return
+    c = min(above)[0]
+    print(f"chosen: muted prior correction {c}")
+    if args.write:
+        write_config(replace(base.config, muted_prior_correction=c), config_path(Path(path)))
         print(f"written to {config_path(Path(path))}")
 
 

@@ -268,6 +268,9 @@ class ColorizerWrapper:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
+    def styled(self, style):
+        return self  # the wrapped colorizer's style: passed through, the wrapper would be lost
+
 
 class StopsAt(ColorizerWrapper):
     """Raises `error` at the n-th model call: KeyboardInterrupt as Ctrl-C would, in the model's thread,

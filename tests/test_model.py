@@ -82,7 +82,7 @@ def test_lite0_unet_colours_as_its_plain_keras_model_does(precision):
     rng = np.random.default_rng(1)
     config = classification_config("lite0_unet")
     config.bin_weights = rng.uniform(0.2, 5.0, len(config.bins)).tolist()
-    config.prior_correction, config.temperature = 0.5, 0.38
+    config.prior_correction, config.muted_prior_correction, config.temperature = 0.5, 1.0, 0.38
     model = build_colorizer(config, precision)
     colorizer = Colorizer(model, config, embedder=object())
     light = rng.uniform(0, 100, (2, 64, 96)).astype(np.float32)
@@ -91,10 +91,10 @@ def test_lite0_unet_colours_as_its_plain_keras_model_does(precision):
     hints[0, 10:20, 30:40] = (40.0, -30.0, 1.0)
     prior = rng.normal(size=(2, len(config.bins))).astype(np.float32)
 
-    def plain(hints=None, prior=None):
+    def plain(hints=None, prior=None, correction=config.prior_correction):
         given = np.zeros_like(light[..., None].repeat(3, -1)) if hints is None else hint_channels(hints, light.shape)
         logits = np.asarray(model([scale_lightness(light)[..., None], emb, given], training=False), np.float64)
-        logits = logits - config.prior_correction * np.log(config.bin_weights) + (0 if prior is None else prior[:, None, None])
+        logits = logits - correction * np.log(config.bin_weights) + (0 if prior is None else prior[:, None, None])
         probs = np.exp((logits - logits.max(-1, keepdims=True)) / config.temperature)
         ab = (probs / probs.sum(-1, keepdims=True)) @ np.asarray(config.bins)
         return tf.image.resize(ab.astype(np.float32), (32, 48), method="bilinear").numpy()
@@ -103,6 +103,24 @@ def test_lite0_unet_colours_as_its_plain_keras_model_does(precision):
     for kwargs in ({}, {"prior": prior}, {"hints": hints, "prior": prior}):
         np.testing.assert_allclose(colorizer.predict_ab(light, emb, **kwargs), plain(**kwargs), atol=2e-4)
     assert np.abs(plain() - plain(hints=hints)).max() > 0.1  # the hints count (the test sees the hinted model)
+    # the muted style decodes with its own prior correction, the same model underneath
+    muted = colorizer.styled("muted")
+    np.testing.assert_allclose(muted.predict_ab(light, emb), plain(correction=1.0), atol=2e-4)
+    assert np.abs(plain() - plain(correction=1.0)).max() > 0.1
+    assert muted.model is colorizer.model and muted.styled("vivid") is colorizer and colorizer.styled("muted") is muted
+    assert muted.identity != colorizer.identity  # a film resumed in the other style starts over
+
+
+def test_a_model_without_a_muted_correction_colours_the_same_in_every_style():
+    config = classification_config("lite0_unet")
+    config.prior_correction = 0.5
+    colorizer = Colorizer(build_colorizer(config), config, embedder=object())
+    assert colorizer.styled("muted") is colorizer
+    assert config.decoding("muted") == config.decoding("vivid") == config
+    config.muted_prior_correction = 0.9
+    assert config.decoding("muted").prior_correction == 0.9 and config.decoding("vivid").prior_correction == 0.5
+    with pytest.raises(ValueError, match="style 'loud': must be one of vivid, muted"):
+        config.decoding("loud")
 
 
 def test_config_files_name_their_architecture_and_old_ones_are_the_papers(tmp_path):

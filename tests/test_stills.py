@@ -72,10 +72,11 @@ def test_existing_output_and_bad_input(tmp_path, colorizer):
 def test_without_a_colorizer_one_is_loaded_in_the_precision_asked(tmp_path, colorizer, monkeypatch):
     asked = []
     monkeypatch.setattr("vidcolor.model.load_colorizer",
-                        lambda weights=None, precision="auto": asked.append((weights, precision)) or colorizer)
+                        lambda weights=None, precision="auto", style="vivid": asked.append((weights, precision, style))
+                        or colorizer)
     grey_photo(tmp_path / "a.png")
     colorize_image(tmp_path / "a.png", weights="w.weights.h5", precision="float32", render_size=32)
-    assert asked == [("w.weights.h5", "float32")] and (tmp_path / "a_color.png").is_file()
+    assert asked == [("w.weights.h5", "float32", "vivid")] and (tmp_path / "a_color.png").is_file()
 
 
 def test_find_images_walks_folders_and_skips_our_own_outputs(tmp_path):

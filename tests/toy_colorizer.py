@@ -57,6 +57,9 @@ class ToyColorizer:
         grey = grey[None] if grey.ndim == 2 else grey
         return np.repeat(grey.mean(axis=(1, 2))[:, None] / 255.0, 1000, axis=1).astype(np.float32)
 
+    def styled(self, style):
+        return self  # one way of colouring
+
     def predict_ab(self, light, embedding, hints=None, prior=None):
         """a* from the lightness and the embedding, b* 20; a hint's colour spread around it (about 6 px at
         the output size), and a prior's palette (its mean colour) mixed in half."""

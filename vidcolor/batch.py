@@ -239,7 +239,7 @@ def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[
                 warnings.append(kept_line(result.kept_shots, path))
         else:
             result = colorize_image(path, target, colorizer=colorizer, render_size=job.options.model.render_size,
-                                    force=job.options.run.force, on_warning=warn)
+                                    force=job.options.run.force, on_warning=warn, style=job.options.model.style)
         warnings += [w for w in getattr(result, "warnings", None) or () if w not in warnings]  # any not told
         status, error = "done", None
     except ModelError:

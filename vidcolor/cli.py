@@ -18,7 +18,7 @@ import typer
 
 from .errors import VidcolorError
 from .exits import ends_in_one_line, fail as _fail, stopped as _stopped, warn as _warn
-from .options import CODECS, DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS
+from .options import CODECS, DEFAULT_RENDER_SIZE, KEY_INTERVAL, STYLES, X264_PRESETS
 
 app = typer.Typer(
     add_completion=False,
@@ -43,6 +43,8 @@ CrfOption = typer.Option(18, "--crf", min=0, max=51, help="H.264/HEVC quality (l
 PresetOption = typer.Option("veryfast", "--preset", help=f"H.264/HEVC speed preset ({', '.join(X264_PRESETS)}).")
 CodecOption = typer.Option("auto", "--codec", help=f"Output video codec: {', '.join(CODECS)} (auto: FFV1 and ProRes "
                            "masters and 10-bit HEVC stay what they are, the rest becomes H.264).")
+StyleOption = typer.Option(None, "--style", help="How boldly to colour: vivid (rare, saturated colours too) or "
+                           "muted (grey walls and streets stay grey); default muted for films, vivid for stills.")
 RecolorAllOption = typer.Option(False, "--recolor-all", help="Colour the shots that are in colour already too "
                                 "(by default they are left as they are).")
 
@@ -63,19 +65,26 @@ def _check_precision(precision: str) -> None:
         _fail(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}", 2)
 
 
+def _check_style(style: str | None) -> None:
+    if style is not None and style not in STYLES:
+        _fail(f"--style {style}: must be one of {', '.join(STYLES)}", 2)
+
+
 def _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset, codec,
-                  force, weights, quiet, recolor_all=False):
+                  force, weights, quiet, recolor_all=False, style=None):
     """The RemasterOptions of the remaster and batch commands, from their shared options."""
     from .options import RemasterOptions
 
     _check_precision(precision)
+    _check_style(style)
     if preset not in X264_PRESETS:
         _fail(f"--preset {preset}: must be one of {', '.join(X264_PRESETS)}", 2)
     if codec not in CODECS:
         _fail(f"--codec {codec}: must be one of {', '.join(CODECS)}", 2)
     return RemasterOptions.of(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
                            smooth_strength=smooth_strength, crf=crf, preset=preset, codec=codec, force=force,
-                           weights=weights, precision=precision, progress=not quiet, recolor_all=recolor_all)
+                           weights=weights, precision=precision, progress=not quiet, recolor_all=recolor_all,
+                           style=style)
 
 
 @_command
@@ -100,6 +109,7 @@ def remaster(
     direction: Optional[Path] = typer.Option(None, "--direction", "-d", help="Direction file (`vidcolor shots` writes "
                                              "one): reference photos, hints, keep or grey, per film or per shot."),
     recolor_all: bool = RecolorAllOption,
+    style: Optional[str] = StyleOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Colour a film, keeping its sound, timing and original lightness."""
@@ -107,7 +117,7 @@ def remaster(
     from .pipeline import kept_line, remaster as run_remaster
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            codec, force, weights, quiet, recolor_all)
+                            codec, force, weights, quiet, recolor_all, style)
     directed = read_direction(direction) if direction is not None else None
     try:
         result = run_remaster(source, output, options, resume=resume, on_warning=_warn, direction=directed)
@@ -138,6 +148,7 @@ def colorize(
                                    "palette counts (0 to 4; 2 and more: mostly its colours)."),
     hint: List[str] = typer.Option([], "--hint", help="A colour at a point, X,Y=#RRGGBB with X and Y fractions "
                                    "of the width and height from the top left (e.g. 0.3,0.4=#1f3a93); repeatable."),
+    style: Optional[str] = StyleOption,
     force: bool = ForceOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -146,6 +157,7 @@ def colorize(
 
     from .direction import parse_hint
     from .model import load_colorizer
+    from .options import STILL_STYLE
     from .outputs import colored_name
     from .palette import Reference
     from .stills import colorize_image, find_images
@@ -163,13 +175,14 @@ def colorize(
         except OSError as exc:
             _fail(f"{out_dir}: cannot create the output folder ({exc.strerror})", 3)
     _check_precision(precision)
-    colorizer = load_colorizer(weights, precision=precision)
+    _check_style(style)
+    colorizer = load_colorizer(weights, precision=precision, style=style or STILL_STYLE)
     failed = 0
     for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
         try:
             result = colorize_image(path, colored_name(path, out_dir), colorizer=colorizer, precision=precision,
                                     render_size=render_size, force=force, on_warning=_warn, reference=reference,
-                                    strength=strength, hints=hints)
+                                    strength=strength, hints=hints, style=style)
             if not quiet:
                 tqdm.write(str(result.output))
         except VidcolorError as exc:
@@ -197,6 +210,7 @@ def batch(
     codec: str = CodecOption,
     force: bool = typer.Option(False, "--force", "-f", help="Redo files already done and overwrite existing outputs."),
     recolor_all: bool = RecolorAllOption,
+    style: Optional[str] = StyleOption,
     quiet: bool = QuietOption,
     ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Run on Ray (pip install \"vidcolor[ray]\"): "
                                       "a local instance on this machine's cores and GPUs (no ADDRESS, or local), or a "
@@ -211,7 +225,7 @@ def batch(
     from .batch import MANIFEST_NAME, format_summary, run_batch
 
     options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            codec, force, weights, quiet, recolor_all)
+                            codec, force, weights, quiet, recolor_all, style)
     executor = None
     if ray is not None:
         from .ray_batch import SPLIT_FRAMES, WORKER_CPUS, RayExecutor, import_ray
@@ -244,6 +258,7 @@ def shots(
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
     precision: str = PrecisionOption,
+    style: Optional[str] = StyleOption,
     force: bool = ForceOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -252,10 +267,12 @@ def shots(
     from .shotlist import list_shots
 
     _check_precision(precision)
+    _check_style(style)
     if direction is not None and not preview:
         _fail("--direction goes with --preview (to see a direction on the contact sheet)", 2)
     result = list_shots(source, out_dir, preview=preview, direction=direction, recolor_all=recolor_all,
-                        weights=weights, precision=precision, render_size=render_size, force=force, on_warning=_warn)
+                        weights=weights, precision=precision, render_size=render_size, force=force, on_warning=_warn,
+                        style=style)
     if not quiet:
         for shot in result.shots:
             typer.echo(f"{shot.number:4d}  frame {shot.first_frame:<7d} {timecode(shot.start)} - {timecode(shot.end)}"
@@ -328,6 +345,7 @@ def evaluate(
     render_size: int = RenderSizeOption,
     key_interval: int = KeyIntervalOption,
     precision: str = PrecisionOption,
+    style: Optional[str] = StyleOption,
     force: bool = ForceOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -338,10 +356,11 @@ def evaluate(
     from .outputs import refuse_overwrite
 
     _check_precision(precision)
+    _check_style(style)
     for output in (report, sheet):
         refuse_overwrite(output, force)
     result = evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
-                           key_interval=key_interval, precision=precision, progress=not quiet)
+                           key_interval=key_interval, precision=precision, progress=not quiet, style=style)
     write_report(result, report)
     typer.echo(json.dumps({k: result[k] for k in ("prediction", "grey_baseline") if k in result}, indent=1))
     typer.echo(f"report: {report}  sheet: {sheet}")

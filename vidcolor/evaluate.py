@@ -12,6 +12,7 @@ from . import metrics
 from .color import lightness, merge_lab
 from .errors import InputError
 from .images import list_images, read_image
+from .options import FILM_STYLE, STILL_STYLE, check_style
 from .outputs import write_text
 from .sheets import contact_sheet
 from .stills import DEFAULT_RENDER_SIZE, colorize_array
@@ -49,30 +50,37 @@ def write_report(report: dict, path: Path) -> Path:
 
 def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | None = None, limit: int | None = None,
                   render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, precision: str = "auto",
-                  progress: bool = True) -> dict:
-    """`vidcolor evaluate`: a folder of colour photos, or a colour video (key_interval: see RemasterOptions)."""
+                  progress: bool = True, style: str | None = None) -> dict:
+    """`vidcolor evaluate`: a folder of colour photos, or a colour video (key_interval: see RemasterOptions).
+    style: options.STYLES; default each medium's own (vivid for photos, muted for films)."""
+    check_style(style)
     source = Path(source)
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
+    style = style or (STILL_STYLE if source.is_dir() else FILM_STYLE)
     if colorizer is None:
         from .model import load_colorizer
 
-        colorizer = load_colorizer(weights, precision=precision)
+        colorizer = load_colorizer(weights, precision=precision, style=style)
     if source.is_dir():
         truths = [read_image(f) for f in list_images(source, limit)]
-        report = evaluate_images(colorizer, truths, sheet=sheet, render_size=render_size, progress=progress)
+        report = evaluate_images(colorizer.styled(style), truths, sheet=sheet, render_size=render_size,
+                                 progress=progress)
     else:
         report = evaluate_video(colorizer, source, sheet=sheet, limit=limit or 250, render_size=render_size,
-                                key_interval=key_interval, progress=progress)
+                                key_interval=key_interval, progress=progress, style=style)
     report["source"] = str(source)
     report["weights"] = str(weights or "shipped")
     report["render_size"] = render_size
+    report["style"] = style
     return report
 
 
 def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit: int = 250,
-                   render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, progress: bool = True) -> dict:
-    """Grey the first `limit` frames of a colour video, remaster them, and score frames and steadiness."""
+                   render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, progress: bool = True,
+                   style: str | None = None) -> dict:
+    """Grey the first `limit` frames of a colour video, remaster them (in `style`, default the films'),
+    and score frames and steadiness."""
     import tempfile
 
     from .color import yuv_to_rgb
@@ -94,7 +102,7 @@ def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit:
                     neutral = np.full_like(frame.u, 1 << (info.bit_depth - 1))
                 writer.write(frame.y, neutral, neutral, frame.pts)
         options = RemasterOptions.of(render_size=render_size, key_interval=key_interval or KEY_INTERVAL, progress=progress,
-                                  crf=0, preset="ultrafast")
+                                  crf=0, preset="ultrafast", style=style)
         remaster(grey_path, color_path, options, colorizer=colorizer, on_warning=lambda m: None)
         out_info = probe_video(color_path)
         for frame in decode_frames(color_path, out_info):

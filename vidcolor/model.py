@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +24,7 @@ import numpy as np
 from .color import AB_SCALE, scale_lightness
 from .errors import ModelError
 from .hints import hint_channels
+from .options import STILL_STYLE, check_style
 from .outputs import atomic_path, write_text
 
 HEADS = ("regression", "classification")
@@ -67,6 +68,7 @@ class ModelConfig:
     # Decoding: 0 keeps the distribution as trained (with rare, saturated colours weighted up); 1 takes
     # that class rebalancing back out, which keeps whites and greys neutral. Chosen on validation photos.
     prior_correction: float = 0.0
+    muted_prior_correction: float | None = None  # the muted style's (STYLES); None: the same as vivid
     # Batch normalisation after each convolution (with He initialisation). The paper's plain
     # ReLU stack trained here lost its whole encoder to dead units within a few epochs, leaving
     # only the embedding to colour by (one tint per picture); Iizuka et al. and Zhang et al. use it too.
@@ -81,13 +83,21 @@ class ModelConfig:
         """ValueError or TypeError naming a setting no working model is built from (a wrong or damaged file)."""
         pairs = all(len(p) == 2 and all(isinstance(v, (int, float)) for v in p) for p in self.bins)
         weights = len(self.bin_weights) == len(self.bins) and all(w > 0 for w in self.bin_weights)
-        prior = isinstance(self.prior_correction, (int, float)) and (not self.prior_correction or weights)
+        prior = all(isinstance(c, (int, float)) and (not c or weights)
+                    for c in (self.prior_correction, self.muted_prior_correction or 0.0))
         for ok, must in [(pairs, "bins of [a*, b*] pairs"), (self.head != "classification" or len(self.bins) > 1,
-                         "two or more bins"), (prior, "a number prior_correction, with bin_weights above 0 for each bin"),
+                         "two or more bins"), (prior, "number prior corrections, with bin_weights above 0 for each bin"),
                          (self.embedding_size == 1000, "embedding_size 1000"), (self.temperature > 0, "temperature above 0"),
                          (self.lightness_scaling == "L/50-1" and self.ab_scaling == AB_SCALE, "the L/50-1, 128 scalings")]:
             if not ok:
                 raise ValueError(f"needs {must}")
+
+    def decoding(self, style: str) -> "ModelConfig":
+        """The config a model in `style` (STYLES) decodes by: its prior_correction is the style's."""
+        check_style(style)
+        if style == "muted" and self.muted_prior_correction is not None:
+            return replace(self, prior_correction=self.muted_prior_correction)
+        return self
 
     @classmethod
     def from_file(cls, path: Path) -> "ModelConfig":
@@ -250,6 +260,8 @@ class ColorizerProtocol(Protocol):
 
     def embed(self, grey: np.ndarray) -> np.ndarray: ...
 
+    def styled(self, style: str) -> "ColorizerProtocol": ...
+
     def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None,
                    prior: np.ndarray | None = None) -> np.ndarray: ...
 
@@ -257,9 +269,12 @@ class ColorizerProtocol(Protocol):
 class Colorizer:
     """A loaded Keras model with its embedder: grey in, a*b* out (a ColorizerProtocol)."""
 
-    def __init__(self, model, config: ModelConfig, embedder=None):
+    def __init__(self, model, config: ModelConfig, embedder=None, style: str = STILL_STYLE):
         import_keras()
         architecture = _architecture(config.architecture)
+        self._trained, self._siblings = model, {style: self}  # siblings: this model in other styles
+        self.style = style
+        decoding = config.decoding(style)
         model = architecture.inference_model(model, config)
         self.model = model
         self.config = config
@@ -270,7 +285,7 @@ class Colorizer:
         self.palette_bins = centres if config.head == "classification" else None
         self._embedder = embedder
         self._identity = None
-        self._predict = architecture.predictor(model, config)  # decode.py
+        self._predict = architecture.predictor(model, decoding)  # decode.py
         self.precision = dtype_policy_of(model)
         # Larger batches keep a GPU busy; on a CPU, 8 is near the best time per frame and keeps memory low.
         self.batch_size = 32 if gpus() else 8
@@ -286,7 +301,7 @@ class Colorizer:
     @property
     def identity(self) -> str:
         if self._identity is None:
-            digest = hashlib.sha256(self.config.to_json().encode())
+            digest = hashlib.sha256(self.config.decoding(self.style).to_json().encode())
             for weights in self.model.get_weights():
                 digest.update(np.ascontiguousarray(weights).tobytes())
             self._identity = digest.hexdigest()[:16]
@@ -295,6 +310,17 @@ class Colorizer:
     def embed(self, grey: np.ndarray) -> np.ndarray:
         """Grey uint8 frames (B, H, W) -> (B, 1000) embeddings."""
         return self.embedder.embed(grey)
+
+    def styled(self, style: str) -> "Colorizer":
+        """This model decoding in `style` (STYLES): the same Keras model and embedder, built once per style."""
+        if style not in self._siblings:
+            if self.config.decoding(style) == self.config.decoding(self.style):
+                self._siblings[style] = self
+            else:
+                sibling = Colorizer(self._trained, self.config, self.embedder, style)
+                sibling._siblings = self._siblings
+                self._siblings[style] = sibling
+        return self._siblings[style]
 
     def predict_ab(self, light: np.ndarray, embedding: np.ndarray, hints: np.ndarray | None = None,
                    prior: np.ndarray | None = None) -> np.ndarray:
@@ -322,10 +348,11 @@ def dtype_policy_of(model) -> str:
 
 
 def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None,
-                   precision: str = "auto") -> Colorizer:
+                   precision: str = "auto", style: str = STILL_STYLE) -> Colorizer:
     """Rebuild a model from NAME.weights.h5 + NAME.json (the shipped weights by default).
 
     precision: a Keras dtype policy from PRECISIONS; auto picks one for the machine (choose_precision).
+    style: how it decodes its colours (STYLES); remaster() and colorize_image() restyle it for their medium.
     """
     path = Path(weights) if weights else default_weights()
     config = read_model_config(path, shipped=weights is None)  # file problems are told before Keras starts
@@ -335,7 +362,7 @@ def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Pa
         from .embedders import load_embedder
 
         embedder = load_embedder(config.embedder, embedder_weights)
-    return Colorizer(model, config, embedder)
+    return Colorizer(model, config, embedder, style)
 
 
 def read_model_config(path: Path, shipped: bool = False) -> ModelConfig:

@@ -15,6 +15,18 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 # Output video codecs (media/codecs.py); auto keeps the source's class: FFV1 and ProRes masters stay
 # what they are, a 10-bit HEVC film stays HEVC, anything else becomes H.264.
 CODECS = ("auto", "h264", "hevc", "ffv1", "prores")
+# How a classification model decodes its colours (ModelConfig.decoding). vivid: the prior correction chosen on
+# photos, for their colour. muted: one that takes more of the training's class rebalancing back out, chosen
+# on colour clips: flat grey walls and streets stay grey where vivid paints soft blotches that a film shows
+# swimming from frame to frame. Each medium has its default.
+STYLES = ("vivid", "muted")
+FILM_STYLE, STILL_STYLE = "muted", "vivid"
+
+
+def check_style(style: str | None) -> None:
+    """ValueError unless `style` is one of STYLES (or None: the medium's own)."""
+    if style is not None and style not in STYLES:
+        raise ValueError(f"style {style!r}: must be one of {', '.join(STYLES)}")
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,10 @@ class ModelSettings:
     precision: str = "auto"  # model.PRECISIONS; used when remaster() loads the model itself
     render_size: int = DEFAULT_RENDER_SIZE  # short side the model works at
     batch_size: int | None = None  # key frames per model call; None: the colorizer's choice (8 on CPU, 32 on GPU)
+    style: str | None = None  # STYLES: how boldly the model colours; None: each medium's own (FILM_STYLE, STILL_STYLE)
+
+    def __post_init__(self):
+        check_style(self.style)
 
 
 @dataclass(frozen=True)

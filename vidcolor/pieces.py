@@ -30,7 +30,7 @@ from .errors import OutputError
 from .media import OutputCodec, VideoInfo, probe_video
 from .options import RemasterOptions
 from .director import ShotDirector
-from .pipeline import claimed_output, color_pass, kept_line, output_codec, segment_settings
+from .pipeline import claimed_output, color_pass, film_colorizer, kept_line, output_codec, segment_settings
 from .segments import ResumePlan, SegmentStore, join_segments, parts_folder
 from .shotplan import ShotPlan
 from .streams import StageClock
@@ -52,6 +52,7 @@ def scan_film(item: BatchItem, job: BatchJob, colorizer, *, warn: Callable[[str]
     settings, unless --force) and its shot plan, scanned once and saved there."""
     source, output = job.src_dir / item.source, job.out_dir / item.output
     codec, info = output_frames(source, output, job)
+    colorizer = film_colorizer(colorizer, job.options)
     options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
     store = SegmentStore.open(output, prints, resume=not options.run.force, warn=warn)
     plan = store.load_plan()
@@ -69,6 +70,7 @@ def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, 
     source, output = job.src_dir / item.source, job.out_dir / item.output
     first, stop = piece
     codec, info = output_frames(source, output, job)
+    colorizer = film_colorizer(colorizer, job.options)
     options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
     store = SegmentStore.reopen(output, prints)
     plan = store.load_plan()

@@ -34,7 +34,7 @@ from .errors import OutputError, VidcolorError, raise_if_interrupted
 from .media import (OutputCheck, OutputCodec, Timeline, VideoInfo, check_output, choose_codec, decode_frames_from,
                     encoder_time_base, first_field, frames_for, probe_video)
 from .media.codecs import LABELS, wanted_codec
-from .options import RemasterOptions
+from .options import FILM_STYLE, RemasterOptions
 from .outputs import colored_film_name, output_lock, refuse_overwrite
 from .segments import ResumePlan, SegmentStore, SegmentWriter, fingerprint, join_segments, segment_length
 from .shotplan import ShotPlan
@@ -84,6 +84,7 @@ def remaster(
     direction: a direction file (`vidcolor shots` writes one) or a Direction: a reference photo, hints,
     keep or grey, per film or per shot (direction.py); checked before any work. Shots that are in
     colour already are left as they are (RemasterResult.kept_shots) unless options say recolor_all.
+    The model (a given colorizer too) colours in options.model.style, by default FILM_STYLE (muted).
 
     Finished segments are kept beside the output (segments.parts_folder) until
     the film is done; if the run stops, resume=True goes on from them, provided
@@ -151,7 +152,9 @@ def _remaster_locked(source, output, info, codec, checked, options, colorizer, w
     if colorizer is None:
         from .model import load_colorizer
 
-        colorizer = load_colorizer(options.model.weights, precision=options.model.precision)
+        colorizer = load_colorizer(options.model.weights, precision=options.model.precision,
+                                   style=options.model.style or FILM_STYLE)
+    colorizer = film_colorizer(colorizer, options)
     for message in checked.warnings:
         warn(message)
     options, segment_frames, prints = segment_settings(source, options, colorizer, codec, direction)
@@ -185,6 +188,11 @@ def _remaster_locked(source, output, info, codec, checked, options, colorizer, w
     store.remove()
     return RemasterResult(source, output, frames, plan.shots, time.time() - started, warnings, dict(clock.seconds),
                           resumed_frames=resume_plan.resumed_frames, kept_shots=kept_shots, codec=codec.label)
+
+
+def film_colorizer(colorizer, options: RemasterOptions):
+    """The colorizer as films are coloured: in options.model.style, by default FILM_STYLE (muted)."""
+    return colorizer.styled(options.model.style or FILM_STYLE)
 
 
 def segment_settings(source: Path, options: RemasterOptions, colorizer, codec: OutputCodec,

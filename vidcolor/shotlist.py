@@ -15,7 +15,7 @@ from .color import lightness, merge_lab
 from .direction import Direction, direction_text, read_direction, timecode
 from .director import GREY, KEEP, ShotDirector
 from .media import probe_video
-from .options import DEFAULT_RENDER_SIZE
+from .options import DEFAULT_RENDER_SIZE, FILM_STYLE, check_style
 from .outputs import refuse_overwrite, shots_names, write_text
 from .sheets import captioned_sheet
 from .shotplan import EMBED_SHORT_SIDE, ShotPlan, scan_shots
@@ -48,12 +48,15 @@ class ShotsResult:
 def list_shots(source: str | Path, out_dir: str | Path | None = None, *, preview: bool = False,
                direction: str | Path | Direction | None = None, recolor_all: bool = False, colorizer=None,
                weights: str | Path | None = None, precision: str = "auto", render_size: int = DEFAULT_RENDER_SIZE,
-               force: bool = False, on_warning: Callable[[str], None] | None = None) -> ShotsResult:
+               force: bool = False, on_warning: Callable[[str], None] | None = None,
+               style: str | None = None) -> ShotsResult:
     """Write `<stem>_shots.png` and `<stem>_direction.toml` beside the film (or in out_dir).
 
-    preview: colour each shot's first frame as the remaster would (loads the model), with
-    `direction` if given: then only the sheet is written, to see a direction before a remaster.
+    preview: colour each shot's first frame as the remaster would (loads the model; in `style`, default
+    FILM_STYLE), with `direction` if given: then only the sheet is written, to see a direction before a remaster.
     """
+    check_style(style)
+    style = style or FILM_STYLE
     source = Path(source)
     info = probe_video(source)
     sheet, listing = shots_names(source, out_dir)
@@ -70,7 +73,9 @@ def list_shots(source: str | Path, out_dir: str | Path | None = None, *, preview
     if preview and colorizer is None:
         from .model import load_colorizer
 
-        colorizer = load_colorizer(weights, precision=precision)
+        colorizer = load_colorizer(weights, precision=precision, style=style)
+    if preview:
+        colorizer = colorizer.styled(style)
     shots = list(scan_shots(source, info, colorizer if preview else None, on_warning=on_warning,
                             first_picture=lambda small: small.rgb(EMBED_SHORT_SIDE)))
     found = [ShotListing(k, s.start, s.end, s.seconds, s.end_seconds, s.color.describe(), s.color.is_color)

@@ -15,7 +15,7 @@ from .direction import Hint, parse_hint
 from .errors import InputError, VidcolorWarning
 from .hints import user_hints
 from .images import ALPHA_SUFFIXES, image_files, read_image, write_image
-from .options import DEFAULT_RENDER_SIZE
+from .options import DEFAULT_RENDER_SIZE, STILL_STYLE, check_style
 from .outputs import colored_name, is_colored_name, refuse_overwrite
 from .palette import DEFAULT_STRENGTH, Reference, palette_bins
 
@@ -84,18 +84,21 @@ def colorize_image(
     reference: str | Path | Reference | None = None,
     strength: float = DEFAULT_STRENGTH,
     hints: Sequence[Hint | str] = (),
+    style: str | None = None,
 ) -> StillResult:
     """Colour one image file; writes `<stem>_color<suffix>` beside it unless `output` is given.
 
     reference: a colour photo whose palette the picture takes, `strength` 0 to 4 (palette.py; for many
     pictures, pass a palette.Reference: it reads the photo once); hints: colours at points, as
-    direction.Hint or "0.3,0.4=#1f3a93" (x, y: fractions of the width and height).
+    direction.Hint or "0.3,0.4=#1f3a93" (x, y: fractions of the width and height). style: how boldly
+    the model colours (options.STYLES; default STILL_STYLE, vivid).
 
     Without a `colorizer`, loads one from `weights` (default: the shipped model) in `precision`
     (model.load_colorizer); to colour many files, load it once and pass it. An alpha channel is
     kept where the output's format has one. on_warning: where a damaged file or a dropped alpha
     channel is told (default warnings.warn).
     """
+    check_style(style)
     source = Path(source)
     output = Path(output) if output else colored_name(source)
     refuse_overwrite(output, force)
@@ -109,10 +112,12 @@ def colorize_image(
             warn(f"{output}: a {output.suffix or 'suffix-less'} file has no alpha channel; the transparency of "
                  f"{source.name} is left out")
         image = np.ascontiguousarray(image[..., :3])
+    style = style or STILL_STYLE
     if colorizer is None:
         from .model import load_colorizer
 
-        colorizer = load_colorizer(weights, precision=precision)
+        colorizer = load_colorizer(weights, precision=precision, style=style)
+    colorizer = colorizer.styled(style)
     prior = None if reference is None else reference.prior(palette_bins(colorizer), strength)
     rgb = colorize_array(colorizer, image, render_size, prior=prior, hints=hints)
     if rgb.dtype == np.uint16 and output.suffix.lower() not in {".png", ".tif", ".tiff"}:
