@@ -1,5 +1,6 @@
-"""Styles (options.STYLES): films are coloured muted and stills vivid unless told, through every way in
-(remaster, colorize_image, a batch, evaluate), with a toy whose two styles paint different yellows."""
+"""Styles (options.STYLES): films are coloured muted and stills vivid unless told, through every way
+in (remaster, colorize_image, pieces, a batch, evaluate, a shots preview), with a toy whose two
+styles paint different yellows."""
 
 from __future__ import annotations
 
@@ -107,6 +108,17 @@ def test_evaluate_scores_a_film_in_the_films_style_and_says_which(tmp_path):
     report = evaluate_path(clip, colorizer=StyledToy(), progress=False)
     assert report["style"] == "muted"
     assert evaluate_path(clip, colorizer=StyledToy(), progress=False, style="vivid")["style"] == "vivid"
+
+
+def test_a_shots_preview_is_coloured_as_the_remaster_would(tmp_path):
+    from vidcolor.shotlist import list_shots
+
+    clip = make_clip(tmp_path / "film.mp4", frames=4)
+    sheets = {}
+    for name, style in [("default", None), ("muted", "muted"), ("vivid", "vivid")]:
+        sheets[name] = read_image(list_shots(clip, tmp_path / name, preview=True, colorizer=StyledToy(),
+                                             style=style).sheet)
+    assert np.array_equal(sheets["default"], sheets["muted"]) and not np.array_equal(sheets["muted"], sheets["vivid"])
 
 
 def test_an_unknown_style_is_one_line_and_exit_2(tmp_path):
