@@ -149,11 +149,6 @@ def claimed_output(source: Path, output: Path, info: VideoInfo,
 def _remaster_locked(source, output, info, codec, checked, options, colorizer, warn, warnings, resume, started,
                      on_frame, direction):
     """remaster() once the output is this run's: load the model, colour into segments, join them."""
-    if colorizer is None:
-        from .model import load_colorizer
-
-        colorizer = load_colorizer(options.model.weights, precision=options.model.precision,
-                                   style=options.model.style or FILM_STYLE)
     colorizer = film_colorizer(colorizer, options)
     for message in checked.warnings:
         warn(message)
@@ -191,8 +186,14 @@ def _remaster_locked(source, output, info, codec, checked, options, colorizer, w
 
 
 def film_colorizer(colorizer, options: RemasterOptions):
-    """The colorizer as films are coloured: in options.model.style, by default FILM_STYLE (muted)."""
-    return colorizer.styled(options.model.style or FILM_STYLE)
+    """The colorizer as films are coloured: in options.model.style, by default FILM_STYLE (muted);
+    without one, the model of options.model loaded so."""
+    style = options.model.style or FILM_STYLE
+    if colorizer is None:
+        from .model import load_colorizer
+
+        return load_colorizer(options.model.weights, precision=options.model.precision, style=style)
+    return colorizer.styled(style)
 
 
 def segment_settings(source: Path, options: RemasterOptions, colorizer, codec: OutputCodec,
