@@ -9,7 +9,7 @@ import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from vidcolor.errors import InputError, OutputError
-from vidcolor.metrics import (
+from vidcolor.training.metrics import (
     ImageScores,
     cdc,
     ciede2000,
@@ -176,15 +176,16 @@ def test_warp_error_rejects_length_mismatch():
 
 def test_summarize_ratio_of_means():
     scores = [
-        ImageScores(psnr=30.0, ciede2000=2.0, colorfulness=10.0, truth_colorfulness=40.0),
-        ImageScores(psnr=float("inf"), ciede2000=0.0, colorfulness=30.0, truth_colorfulness=20.0),
-        ImageScores(psnr=40.0, ciede2000=4.0, colorfulness=20.0, truth_colorfulness=30.0),
+        ImageScores(psnr=30.0, ciede2000=2.0, colorfulness=10.0, truth_colorfulness=40.0, false_color=0.1, missed_color=0.0),
+        ImageScores(psnr=float("inf"), ciede2000=0.0, colorfulness=30.0, truth_colorfulness=20.0, false_color=0.0, missed_color=0.3),
+        ImageScores(psnr=40.0, ciede2000=4.0, colorfulness=20.0, truth_colorfulness=30.0, false_color=0.2, missed_color=0.0),
     ]
     summary = summarize(scores)
     assert summary["psnr"] == pytest.approx(35.0)  # inf left out: (30 + 40)/2
     assert summary["ciede2000"] == pytest.approx(2.0)
     assert summary["colorfulness"] == pytest.approx(20.0)
     assert summary["truth_colorfulness"] == pytest.approx(30.0)
+    assert summary["false_color"] == pytest.approx(0.1) and summary["missed_color"] == pytest.approx(0.1)
     # ratio of the means (60/3)/(90/3) = 2/3, not the mean of per-image ratios (0.25+1.5+0.667)/3
     assert summary["colorfulness_ratio"] == pytest.approx(2 / 3)
 
@@ -197,6 +198,21 @@ def test_score_image_fields():
     assert s.truth_colorfulness == pytest.approx(colorfulness(truth))
     assert s.psnr == pytest.approx(psnr(grey, truth))
     assert s.ciede2000 > 0
+
+
+def test_false_and_missed_colour_count_only_strong_colour_against_near_neutral_truth():
+    grey_half = np.full((8, 8, 3), 128, np.uint8)
+    red_half = np.zeros((8, 8, 3), np.uint8)
+    red_half[...] = (200, 40, 40)
+    truth = np.concatenate([grey_half, red_half], axis=1)  # left neutral, right strongly red
+    swapped = np.concatenate([red_half, grey_half], axis=1)  # colour where the truth is grey, and none where red
+    s = score_image(swapped, truth)
+    assert s.false_color == pytest.approx(0.5) and s.missed_color == pytest.approx(0.5)
+    faint = truth.copy()
+    faint[:, :8] = (136, 124, 124)  # a faint tint on the grey: chroma under 20, not false colour
+    right = score_image(faint, truth)
+    assert right.false_color == 0.0 and right.missed_color == 0.0
+    assert score_image(truth, truth).false_color == 0.0
 
 
 # --- sheets ----------------------------------------------------------------------

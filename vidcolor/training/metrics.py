@@ -16,6 +16,8 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from vidcolor.errors import InputError
 
 CDC_STEPS = (1, 2, 4)
+# CIELAB chroma thresholds of false and missed colour: strong colour is above 20, nearly neutral below 8
+STRONG_CHROMA, NEUTRAL_CHROMA = 20.0, 8.0
 
 
 def _check_image(img: np.ndarray, name: str = "image") -> np.ndarray:
@@ -45,6 +47,17 @@ def ciede2000(pred: np.ndarray, truth: np.ndarray) -> float:
     """Mean CIEDE2000 colour difference over pixels."""
     pred, truth = _check_pair(pred, truth)
     return float(np.mean(deltaE_ciede2000(rgb2lab(pred), rgb2lab(truth))))
+
+
+def chroma_errors(pred_lab: np.ndarray, truth_lab: np.ndarray) -> tuple[float, float]:
+    """(false colour, missed colour) of two CIELAB images: the share of pixels coloured strongly (chroma
+    above STRONG_CHROMA) where the truth is nearly neutral (below NEUTRAL_CHROMA), and the share left
+    nearly neutral where the truth is strongly coloured."""
+    pred_chroma = np.hypot(pred_lab[..., 1], pred_lab[..., 2])
+    truth_chroma = np.hypot(truth_lab[..., 1], truth_lab[..., 2])
+    false = (pred_chroma > STRONG_CHROMA) & (truth_chroma < NEUTRAL_CHROMA)
+    missed = (pred_chroma < NEUTRAL_CHROMA) & (truth_chroma > STRONG_CHROMA)
+    return float(false.mean()), float(missed.mean())
 
 
 def colorfulness(img: np.ndarray) -> float:
@@ -140,15 +153,21 @@ class ImageScores:
     ciede2000: float
     colorfulness: float
     truth_colorfulness: float
+    false_color: float  # chroma_errors: share of pixels
+    missed_color: float
 
 
 def score_image(pred: np.ndarray, truth: np.ndarray) -> ImageScores:
     pred, truth = _check_pair(pred, truth)
+    pred_lab, truth_lab = rgb2lab(pred), rgb2lab(truth)
+    false, missed = chroma_errors(pred_lab, truth_lab)
     return ImageScores(
         psnr=psnr(pred, truth),
-        ciede2000=ciede2000(pred, truth),
+        ciede2000=float(np.mean(deltaE_ciede2000(pred_lab, truth_lab))),
         colorfulness=colorfulness(pred),
         truth_colorfulness=colorfulness(truth),
+        false_color=false,
+        missed_color=missed,
     )
 
 
