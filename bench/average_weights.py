@@ -24,10 +24,10 @@ def main() -> None:
 
     from vidcolor import model as model_lib
 
-    config, model = model_lib.load_model(args.weights[0], "float32")
+    config, model = model_lib.load_keras_model(args.weights[0], "float32")
     total = [np.asarray(w, np.float64) for w in model.get_weights()]
     for path in args.weights[1:]:
-        _, other = model_lib.load_model(path, "float32")
+        _, other = model_lib.load_keras_model(path, "float32")
         total = [t + w for t, w in zip(total, other.get_weights())]
     model.set_weights([(t / len(args.weights)).astype(np.float32) for t in total])
     print(model_lib.save(model, config, args.out))

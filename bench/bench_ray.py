@@ -62,11 +62,11 @@ def main() -> None:
 
     import ray
 
-    from vidcolor.batch import LocalExecutor, run_batch
+    from vidcolor.batch.archive import LocalExecutor, run_batch
     from vidcolor.model import load_colorizer
     from vidcolor.options import RemasterOptions
-    from vidcolor.pipeline import remaster
-    from vidcolor.ray_batch import RayExecutor
+    from vidcolor.film.remaster import remaster
+    from vidcolor.batch.ray_executor import RayExecutor
 
     width, height = map(int, args.size.split("x"))
     src = args.workdir / "films"

@@ -97,7 +97,7 @@ def main() -> None:
     from vidcolor.model import load_colorizer
     from vidcolor.options import RemasterOptions
     from vidcolor.outputs import film_suffix
-    from vidcolor.pipeline import remaster
+    from vidcolor.film.remaster import remaster
 
     start = time.perf_counter()
     colorizer = load_colorizer(args.weights)

@@ -1,6 +1,9 @@
-"""How well the colour-shot check (vidcolor/truecolor.py) tells colour from toned black and white.
+"""How well the colour-shot check (vidcolor/film/truecolor.py) tells colour from toned black and white.
 
-    python bench/color_shots.py --photos ../shared/data/val FILM...
+    python bench/color_shots.py --photos PHOTO_DIR [FILM...]
+
+--photos (required) is a folder of colour photos, e.g. the held-out ones (../shared/data/val
+here); each FILM is a colour clip.
 
 Each colour photo, and the same photo turned into toned black and white (sepia, a blue tint, split
 toning; each fading to neutral at black and white), goes through H.264 (4:2:0, crf 18 and 28) and
@@ -19,7 +22,7 @@ import cv2
 import numpy as np
 
 from vidcolor.images import image_files, read_image
-from vidcolor.truecolor import SAMPLE_EVERY, SAMPLE_SIDE, ChromaMeter
+from vidcolor.film.truecolor import SAMPLE_EVERY, SAMPLE_SIDE, ChromaMeter
 
 
 def toned(rgb: np.ndarray, kind: str) -> np.ndarray:
@@ -60,7 +63,7 @@ def measure(frames):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("../shared/data/val"))
+    parser.add_argument("--photos", type=Path, required=True, help="a folder of colour photos")
     parser.add_argument("films", type=Path, nargs="*")
     args = parser.parse_args()
     photos = image_files(args.photos)

@@ -1,7 +1,11 @@
 """Compare colorizers at equal colourfulness, and how well each fits its training photos.
 
-    python bench/compare_models.py W1.weights.h5 W2.weights.h5 ... [--corrections 0.15,0.45]
-                                   [--losses ../shared/data/train --cache runs/lite0/cache]
+    python bench/compare_models.py W1.weights.h5 W2.weights.h5 ... --photos VAL_DIR --videos CLIP_DIR
+                                   [--corrections 0.15,0.45] [--losses TRAIN_DIR --cache runs/lite0/cache]
+
+--photos (required) is the folder of validation photos and --videos (required) the folder that
+holds the four colour clips 01_dog.mp4, box.mp4, bikes.mp4 and cockatoo.mp4 (here
+../shared/data/val and ../shared/data/video).
 
 Each model runs once on every third validation photo and on frames 0, 24, ..., 96 of the four
 colour clips; its bin logits are then decoded at each prior correction (the model's own
@@ -28,11 +32,11 @@ from skimage import color
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor import render  # noqa: E402
+from vidcolor.model import render  # noqa: E402
 from vidcolor.color import lab_to_rgb, scale_lightness  # noqa: E402
-from vidcolor.hints import hint_channels  # noqa: E402
+from vidcolor.model.hints import hint_channels  # noqa: E402
 from vidcolor.images import list_images, read_image  # noqa: E402
-from vidcolor.metrics import colorfulness, psnr  # noqa: E402
+from vidcolor.training.metrics import colorfulness, psnr  # noqa: E402
 from vidcolor.model import load_colorizer  # noqa: E402
 
 CLIPS = ["01_dog", "box", "bikes", "cockatoo"]
@@ -89,11 +93,11 @@ def to_rgb(light: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 
 def losses(weights: str, sets: dict) -> dict[str, float]:
-    from vidcolor.dataset import SampleSettings
-    from vidcolor.model import load_model
-    from vidcolor.train import make_loss
+    from vidcolor.training.dataset import SampleSettings
+    from vidcolor.model import load_keras_model
+    from vidcolor.training.train import make_loss
 
-    config, model = load_model(Path(weights), "mixed_bfloat16")
+    config, model = load_keras_model(Path(weights), "mixed_bfloat16")
     loss = make_loss(config)
     settings = SampleSettings(crop=192, target_stride=4, degrade=0.0, with_hints=0.0)
     found = {}
@@ -111,8 +115,8 @@ def losses(weights: str, sets: dict) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", nargs="+")
-    parser.add_argument("--photos", type=Path, default=Path("../shared/data/val"))
-    parser.add_argument("--videos", type=Path, default=Path("../shared/data/video"))
+    parser.add_argument("--photos", type=Path, required=True, help="the validation photos")
+    parser.add_argument("--videos", type=Path, required=True, help="the folder of the four colour clips")
     parser.add_argument("--corrections", default="0.15,0.45")
     parser.add_argument("--losses", type=Path, default=None, help="training photos: also report the losses")
     parser.add_argument("--cache", type=Path, default=Path("runs/compare_cache"), help="embeddings of --losses photos")
@@ -122,7 +126,7 @@ def main() -> None:
     print(f"{len(items)} pictures")
     sets = None
     if args.losses:
-        from vidcolor.dataset import ImageSet
+        from vidcolor.training.dataset import ImageSet
 
         sets = {"training loss": (ImageSet(args.losses, args.cache, "efficientnet_lite0"), 12),
                 "validation loss": (ImageSet(args.photos, args.cache / "val", "efficientnet_lite0"), 15)}

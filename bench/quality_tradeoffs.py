@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=Path("quality_tradeoffs.json"))
     args = parser.parse_args()
 
-    from vidcolor.evaluate import evaluate_path
+    from vidcolor.training.evaluate import evaluate_path
     from vidcolor.model import load_colorizer
 
     colorizer = load_colorizer(args.weights)

@@ -24,12 +24,13 @@ def main() -> None:
     import numpy as np
     import skimage.data
 
-    from vidcolor import hints, render
+    from vidcolor.model import hints, render
     from vidcolor.color import lightness
-    from vidcolor.evaluate import grey_version
-    from vidcolor.metrics import ciede2000, colorfulness
+    from vidcolor.training.evaluate import grey_version
+    from vidcolor.training.metrics import ciede2000, colorfulness
     from vidcolor.model import load_colorizer
-    from vidcolor.stills import colorize_array, colorize_lightness
+    from vidcolor.model.render import colorize_lightness
+    from vidcolor.stills import colorize_array
 
     for weights in args.weights:
         colorizer = load_colorizer(weights)

@@ -1,8 +1,10 @@
 """Choose how a classification model turns its colour distribution into one colour.
 
-    python bench/tune_decoding.py [--weights W] [--photos DIR] [--every 2]
+    python bench/tune_decoding.py --photos DIR [--weights W] [--every 2]
                                   [--temperatures 0.2,0.3,0.38,0.5] [--corrections 0,0.5,1] [--write]
-    python bench/tune_decoding.py --films CLIP... [--frames 120] [--corrections 0.5,0.55,0.6] [--write]
+    python bench/tune_decoding.py --films CLIP... [--weights W] [--frames 120] [--corrections 0.5,0.55,0.6] [--write]
+
+One of --photos (a folder of held-out colour photos) and --films (colour clips) is required.
 
 For each temperature (the annealed mean's) and prior correction (how much of the training's
 class rebalancing is taken back out), colours the held-out photos (every n-th) and scores
@@ -27,19 +29,20 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=None, help="default: the shipped model")
-    parser.add_argument("--photos", type=Path, default=Path("../shared/data/val"))
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--photos", type=Path, help="held-out colour photos: choose the temperature and correction")
     parser.add_argument("--every", type=int, default=2, help="use every n-th photo")
     parser.add_argument("--temperatures", default="0.2,0.3,0.38,0.5")
     parser.add_argument("--corrections", default="0,0.5,1")
     parser.add_argument("--min-colorfulness", type=float, default=0.85)
     parser.add_argument("--write", action="store_true")
-    parser.add_argument("--films", type=Path, nargs="+", help="colour clips: choose the muted style's correction")
+    source.add_argument("--films", type=Path, nargs="+", help="colour clips: choose the muted style's correction")
     parser.add_argument("--frames", type=int, default=120)
     args = parser.parse_args()
     if args.films:
         return tune_films(args)
 
-    from vidcolor.evaluate import evaluate_images
+    from vidcolor.training.evaluate import evaluate_images
     from vidcolor.images import list_images, read_image
     from vidcolor.model import Colorizer, config_path, default_weights, load_colorizer, write_config
 
@@ -67,7 +70,7 @@ def main() -> None:
 
 
 def tune_films(args) -> None:
-    from vidcolor.evaluate import evaluate_video
+    from vidcolor.training.evaluate import evaluate_video
     from vidcolor.model import Colorizer, config_path, default_weights, load_colorizer, write_config
 
     path = args.weights or default_weights()

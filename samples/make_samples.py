@@ -86,7 +86,7 @@ def make_before_after(film: Path, picture: Path) -> None:
     """One frame from the middle of each shot, before and after `vidcolor remaster` (shipped model)."""
     import tempfile
 
-    from vidcolor.pipeline import RemasterOptions, remaster
+    from vidcolor.film.remaster import RemasterOptions, remaster
     from vidcolor.sheets import contact_sheet
 
     def frames(path: Path) -> list[np.ndarray]:
@@ -108,10 +108,10 @@ EYE_HINTS = ["0.42,0.40=#3a9a30", "0.72,0.40=#3a9a30"]
 
 
 def make_direction_picture(still: Path, reference: Path, picture: Path) -> None:
-    from vidcolor.direction import parse_hint
+    from vidcolor.film.direction_file import parse_hint
     from vidcolor.images import read_image
     from vidcolor.model import load_colorizer
-    from vidcolor.palette import read_palette
+    from vidcolor.model.palette import read_palette
     from vidcolor.sheets import contact_sheet
     from vidcolor.stills import colorize_array
 

@@ -20,7 +20,7 @@ def random_weights(tmp_path_factory):
     """A weights file + config of an untrained colorizer: the real loading path, no training."""
     import keras
 
-    from vidcolor import chroma_bins
+    from vidcolor.model import chroma_bins
     from vidcolor.model import ModelConfig, build_colorizer, save
 
     keras.utils.set_random_seed(3)

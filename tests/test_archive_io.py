@@ -221,7 +221,7 @@ def test_mpeg_ps_timestamps_are_kept(tmp_path, suffix):
 def colorizer():
     import keras
 
-    from vidcolor import chroma_bins
+    from vidcolor.model import chroma_bins
     from vidcolor.model import Colorizer, ModelConfig, build_colorizer
 
     keras.utils.set_random_seed(1)
@@ -231,7 +231,7 @@ def colorizer():
 
 def remaster(src: Path, out: Path, colorizer):
     from vidcolor.options import RemasterOptions
-    from vidcolor.pipeline import remaster
+    from vidcolor.film.remaster import remaster
 
     warnings: list[str] = []
     options = RemasterOptions.of(render_size=48, progress=False, crf=0, batch_size=4, segment_frames=8)

@@ -109,7 +109,7 @@ def toy(monkeypatch):
 
 
 def test_disk_full_while_segments_are_written(tmp_path, toy, monkeypatch):
-    import vidcolor.segments
+    import vidcolor.film.segments
 
     src = make_clip(tmp_path / "a.mp4", frames=30, audio="aac")
 
@@ -134,7 +134,7 @@ def test_disk_full_while_segments_are_written(tmp_path, toy, monkeypatch):
         def __exit__(self, *exc):
             self.file.close()
 
-    monkeypatch.setattr(vidcolor.segments, "open", lambda *a, **k: FillingDisk(open(*a, **k)), raising=False)
+    monkeypatch.setattr(vidcolor.film.segments, "open", lambda *a, **k: FillingDisk(open(*a, **k)), raising=False)
     result = remaster(src, *toy)
     assert result.exit_code == 3, result.output
     lines = result.output.strip().splitlines()
@@ -180,7 +180,7 @@ def test_unknown_preset_is_refused_before_the_model_loads(tmp_path, monkeypatch)
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("vidcolor.model.load_colorizer", no_model)
+    monkeypatch.setattr("vidcolor.model.colorizer.load_colorizer", no_model)
     src = make_clip(tmp_path / "film.mp4", frames=4)
     result = remaster(src, "--preset", "nonsense")
     assert result.exit_code == 2, result.output
@@ -232,7 +232,7 @@ def test_unwritable_embedder_cache_falls_back_with_a_warning(tmp_path, random_we
 
 def test_disk_full_while_the_embedder_is_cached(tmp_path, monkeypatch):
     """The converted embedder cannot be kept: it is used all the same, with a warning, not a traceback."""
-    import vidcolor.embedders as embedders
+    import vidcolor.model.embedders as embedders
 
     @contextlib.contextmanager
     def disk_full(path, **kwargs):

@@ -12,7 +12,7 @@ import pytest
 from clips import make_clip, read_video
 from typer.testing import CliRunner
 
-from vidcolor.batch import MANIFEST_NAME, color_item, format_summary, run_batch
+from vidcolor.batch.archive import MANIFEST_NAME, color_item, format_summary, run_batch
 from vidcolor.errors import OutputError
 from vidcolor.options import RemasterOptions
 from vidcolor.cli import app
@@ -153,7 +153,7 @@ def test_outputs_of_a_previous_batch_in_the_source_are_not_colored_again(tmp_pat
 
 
 def test_ctrl_c_stops_cleanly_and_the_manifest_keeps_what_finished(tmp_path, random_weights, monkeypatch):
-    import vidcolor.batch
+    import vidcolor.batch.archive
 
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
@@ -164,7 +164,7 @@ def test_ctrl_c_stops_cleanly_and_the_manifest_keeps_what_finished(tmp_path, ran
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(vidcolor.batch, "remaster", interrupted)
+    monkeypatch.setattr(vidcolor.batch.archive, "remaster", interrupted)
     result = batch(src, out, random_weights)
     assert result.exit_code == 130 and "interrupted" in result.output and MANIFEST_NAME in result.output
     assert {s: r["status"] for s, r in latest_rows(out).items()} == {"a.png": "done"}
@@ -207,7 +207,7 @@ def test_plan_lists_the_work_without_loading_tensorflow(tmp_path):
         '{"source": "readme.txt", "output": null, "kind": "other", "sta')
     script = (
         "import json, sys\n"
-        "from vidcolor.batch import plan_batch\n"
+        "from vidcolor.batch.archive import plan_batch\n"
         "from vidcolor.options import RemasterOptions\n"
         "for force in (False, True):\n"
         "    plan = plan_batch(sys.argv[1], sys.argv[2], RemasterOptions.of(force=force, progress=False))\n"
@@ -236,7 +236,7 @@ def test_plan_lists_the_work_without_loading_tensorflow(tmp_path):
 
 
 def test_a_plan_settles_output_name_clashes_up_front(tmp_path):
-    from vidcolor.batch import plan_batch
+    from vidcolor.batch.archive import plan_batch
     from vidcolor.options import RemasterOptions
 
     src, out = tmp_path / "src", tmp_path / "out"
@@ -324,7 +324,7 @@ def test_warnings_of_a_still_land_in_its_manifest_row(tmp_path):
 
 
 def test_warnings_of_an_item_land_in_its_manifest_row(tmp_path, monkeypatch):
-    import vidcolor.batch
+    import vidcolor.batch.archive
 
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
@@ -341,7 +341,7 @@ def test_warnings_of_an_item_land_in_its_manifest_row(tmp_path, monkeypatch):
         said = [f"{source.name}: told as it happened"] + ([carried] if source.name == "a.mp4" else [])
         return SimpleNamespace(frames=4, warnings=said, kept_shots=[])
 
-    monkeypatch.setattr(vidcolor.batch, "remaster", fake_remaster)
+    monkeypatch.setattr(vidcolor.batch.archive, "remaster", fake_remaster)
     summary = run_batch(src, out, RemasterOptions(), colorizer=object(), progress=False)
     rows = latest_rows(out)
     assert rows["a.mp4"]["warnings"] == ["a.mp4: told as it happened", carried]

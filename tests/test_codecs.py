@@ -19,13 +19,13 @@ from test_determinism import textured_frames, video_packets, write_film
 from toy_colorizer import ToyColorizer
 from typer.testing import CliRunner
 
-from vidcolor.batch import run_batch
+from vidcolor.batch.archive import run_batch
 from vidcolor.cli import app
 from vidcolor.errors import InputError
 from vidcolor.media import VideoWriter, choose_codec, decode_frames, frames_for, probe_video
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
-from vidcolor.segments import parts_folder
+from vidcolor.film.remaster import remaster
+from vidcolor.film.segments import parts_folder
 
 
 def colour(src: Path, out: Path | None, *, colorizer=None, warnings: list | None = None, resume: bool = False,

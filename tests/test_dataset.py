@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from vidcolor import augment, hints
+from vidcolor.model import hints
+from vidcolor.training import augment
 from vidcolor.color import lightness, rgb_to_lab
-from vidcolor.dataset import ImageSet, SampleSettings, nearest_neighbours, resized_crop, source_balanced_probabilities
+from vidcolor.training.dataset import ImageSet, SampleSettings, nearest_neighbours, resized_crop, source_balanced_probabilities
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ def colorizer(random_weights):
 
 def remaster(src: Path, out: Path, colorizer):
     from vidcolor.options import RemasterOptions
-    from vidcolor.pipeline import remaster
+    from vidcolor.film.remaster import remaster
 
     options = RemasterOptions.of(render_size=48, progress=False, crf=0, batch_size=4, segment_frames=8)
     return remaster(src, out, options, colorizer=colorizer, on_warning=lambda message: None)

@@ -10,8 +10,8 @@ import pytest
 from clips import StopsAt
 
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
-from vidcolor.segments import parts_folder
+from vidcolor.film.remaster import remaster
+from vidcolor.film.segments import parts_folder
 
 
 def textured_frames(width: int, height: int, count: int, seed: int = 0) -> list[np.ndarray]:

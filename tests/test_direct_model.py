@@ -9,10 +9,10 @@ import pytest
 import skimage.data
 
 from vidcolor.color import rgb_to_lab
-from vidcolor.direction import make_hint
-from vidcolor.evaluate import grey_version
+from vidcolor.film.direction_file import make_hint
+from vidcolor.training.evaluate import grey_version
 from vidcolor.model import load_colorizer
-from vidcolor.palette import palette_prior
+from vidcolor.model.palette import palette_prior
 from vidcolor.stills import colorize_array
 
 

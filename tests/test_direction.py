@@ -13,14 +13,14 @@ from toy_colorizer import ToyColorizer, install
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
-from vidcolor.direction import parse_hint, read_direction
+from vidcolor.film.direction_file import parse_hint, read_direction
 from vidcolor.errors import InputError
 from vidcolor.media import decode_frames, probe_video
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
-from vidcolor.segments import parts_folder
-from vidcolor.shotlist import list_shots
-from vidcolor.shotplan import ShotPlan
+from vidcolor.film.remaster import remaster
+from vidcolor.film.segments import parts_folder
+from vidcolor.film.shot_list import list_shots
+from vidcolor.film.shot_plan import ShotPlan
 
 runner = CliRunner()
 OPTIONS = dict(progress=False, crf=0, batch_size=2)
@@ -252,7 +252,7 @@ def test_colorize_takes_a_reference_and_hints(tmp_path, monkeypatch):
 def test_colorize_reads_its_reference_once_for_all_its_pictures(tmp_path, monkeypatch):
     import cv2
 
-    import vidcolor.palette
+    import vidcolor.model.palette
     from vidcolor.stills import colorize_image
 
     photos, blue = tmp_path / "photos", tmp_path / "blue.png"
@@ -262,10 +262,10 @@ def test_colorize_reads_its_reference_once_for_all_its_pictures(tmp_path, monkey
     cv2.imwrite(str(blue), np.full((20, 30, 3), (200, 60, 20), np.uint8))
     singly = [colorize_image(p, tmp_path / f"{p.stem}_color.png", colorizer=ToyColorizer(), reference=blue,
                              strength=2.0).output for p in sorted(photos.iterdir())]
-    read, prior = vidcolor.palette.read_image, vidcolor.palette.palette_prior
+    read, prior = vidcolor.model.palette.read_image, vidcolor.model.palette.palette_prior
     reads, priors = [], []
-    monkeypatch.setattr(vidcolor.palette, "read_image", lambda path, *a, **k: reads.append(path) or read(path, *a, **k))
-    monkeypatch.setattr(vidcolor.palette, "palette_prior", lambda *a, **k: priors.append(1) or prior(*a, **k))
+    monkeypatch.setattr(vidcolor.model.palette, "read_image", lambda path, *a, **k: reads.append(path) or read(path, *a, **k))
+    monkeypatch.setattr(vidcolor.model.palette, "palette_prior", lambda *a, **k: priors.append(1) or prior(*a, **k))
     install({}, monkeypatch)
     result = runner.invoke(app, ["colorize", str(photos), "-o", str(tmp_path / "out"), "-q", "-r", str(blue),
                                  "--strength", "2"])
@@ -281,9 +281,9 @@ def test_colorize_reads_its_reference_once_for_all_its_pictures(tmp_path, monkey
 
 
 def test_a_batch_row_tells_which_shots_were_kept_also_for_a_film_in_pieces(tmp_path, mixed, monkeypatch):
-    from vidcolor.batch import BatchItem, BatchJob
-    from vidcolor.manifest import read_manifest
-    from vidcolor.pieces import SplitFilm, color_piece, scan_film
+    from vidcolor.batch.archive import BatchItem, BatchJob
+    from vidcolor.batch.manifest import read_manifest
+    from vidcolor.batch.pieces import SplitFilm, color_piece, scan_film
 
     install({}, monkeypatch)
     src = tmp_path / "src"

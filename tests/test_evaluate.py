@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app
 from vidcolor.color import lightness
-from vidcolor.evaluate import evaluate_path, grey_version
-from vidcolor.metrics import colorfulness
+from vidcolor.training.evaluate import evaluate_path, grey_version
+from vidcolor.training.metrics import colorfulness
 from vidcolor.model import load_colorizer
 
 

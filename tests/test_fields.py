@@ -16,7 +16,7 @@ from test_determinism import textured_frames, video_packets
 from toy_colorizer import ToyColorizer
 
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
+from vidcolor.film.remaster import remaster
 
 W, H, FRAMES = 160, 64, 8
 GROUND, BRIGHT = 100, 210
@@ -117,7 +117,7 @@ def test_an_interlaced_film_stopped_and_resumed_gives_the_uninterrupted_packets(
 
 @pytest.mark.parametrize("said", ["grey", "keep"])
 def test_a_grey_or_kept_interlaced_frame_goes_out_once_whole(tmp_path, said):
-    from vidcolor.direction import Direction, ShotDirection
+    from vidcolor.film.direction_file import Direction, ShotDirection
 
     src = write_fields(tmp_path / "bar.mkv", moving_bar)  # its chroma is neutral: kept or grey, it stays so
     direction = Direction(film=ShotDirection(**{said: True}))

@@ -1,18 +1,17 @@
 """The colorizer, its weights file + config, and the embedders (real TensorFlow, small inputs)."""
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import skimage.data
 
-from vidcolor import chroma_bins
+from vidcolor.model import chroma_bins
 from vidcolor.color import grey_from_lightness, lightness, scale_lightness
-from vidcolor.embedders import load_embedder
+from vidcolor.model.embedders import load_embedder
 from vidcolor.errors import ModelError
-from vidcolor.hints import hint_channels
+from vidcolor.model.hints import hint_channels
 from vidcolor.model import (
     Colorizer,
     ModelConfig,
@@ -45,7 +44,7 @@ def test_model_is_fully_convolutional_with_half_size_output(architecture, head):
 
 
 def test_lite0_unet_starts_from_imagenet_and_its_encoder_taps_five_strides():
-    from vidcolor.embedders import lite0_imagenet_state, load_embedder
+    from vidcolor.model.embedders import lite0_imagenet_state, load_embedder
 
     config = classification_config("lite0_unet")
     model = build_colorizer(config, encoder_state=lite0_imagenet_state())
@@ -73,7 +72,7 @@ def test_hints_are_inputs_of_lite0_unet_only():
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_lite0_unet_colours_as_its_plain_keras_model_does(precision):
-    """Colorizer runs lite0_unet rebuilt for speed (decode.Lite0Predictor): frozen plain-dtype graph, no
+    """Colorizer runs lite0_unet rebuilt for speed (heads.Lite0Predictor): frozen plain-dtype graph, no
     hint input without hints, temperature and prior correction folded into the logits, decoded in
     pieces on a CPU. Its a*b* must be the trained Keras model's, decoded as written, to float rounding:
     on the shipped weights and samples/*.jpg the two differed by at most 4e-5 a*b* units."""
@@ -154,16 +153,34 @@ def test_weights_file_round_trips_to_identical_outputs(tmp_path, monkeypatch):
     np.testing.assert_array_equal(loaded.predict_ab(light, emb), original)
 
 
-def test_precision_is_chosen_for_the_machine_or_as_asked(tmp_path, monkeypatch):
+@pytest.mark.parametrize("found,capability,cpu_info,chosen", [
+    ([], None, "flags\t\t: fpu sse2 avx2 avx512f", "float32"),
+    ([], None, "flags\t\t: fpu avx512f avx512_bf16", "mixed_bfloat16"),
+    ([], None, "flags\t\t: fpu amx_bf16 amx_tile", "mixed_bfloat16"),
+    ([], None, None, "float32"),  # no /proc/cpuinfo to read
+    (["GPU:0"], (7, 5), "flags\t\t: amx_bf16", "mixed_float16"),  # a GPU decides, whatever the CPU has
+    (["GPU:0"], (8, 0), None, "mixed_bfloat16"),
+    (["GPU:0"], (0, 0), None, "mixed_float16"),  # TensorFlow did not tell its capability
+    (["GPU:0"], None, None, "mixed_bfloat16"),  # another backend's GPU
+])
+def test_precision_is_chosen_by_the_gpus_and_the_cpu_flags(tmp_path, monkeypatch, found, capability, cpu_info, chosen):
+    from vidcolor.model import backend
+
+    monkeypatch.delenv("VIDCOLOR_PRECISION", raising=False)
+    monkeypatch.setattr(backend, "gpus", lambda: found)
+    monkeypatch.setattr(backend, "gpu_capability", lambda device: capability if device == "GPU:0" else "no such GPU")
+    monkeypatch.setattr(backend, "CPU_INFO", tmp_path / "cpuinfo")
+    if cpu_info is not None:
+        (tmp_path / "cpuinfo").write_text(f"processor\t: 0\n{cpu_info}\n")
+    assert backend.choose_precision() == chosen
+    monkeypatch.setenv("VIDCOLOR_PRECISION", "float32")  # the user's choice comes first
+    assert backend.choose_precision() == "float32"
+
+
+def test_precision_is_chosen_as_asked(tmp_path, monkeypatch):
     from vidcolor.model import choose_precision
 
     monkeypatch.delenv("VIDCOLOR_PRECISION", raising=False)
-    if gpus():
-        assert choose_precision() in ("mixed_bfloat16", "mixed_float16")  # by the GPU's compute capability
-    else:
-        cpu_flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-        has_bf16 = "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
-        assert choose_precision() == ("mixed_bfloat16" if has_bf16 else "float32")
     assert choose_precision("mixed_float16") == "mixed_float16"
     with pytest.raises(ModelError, match="precision 'half'"):
         choose_precision("half")
@@ -201,7 +218,7 @@ def test_efficientnet_conversion_recognises_the_grey_cat_and_is_cached(fresh_cac
 def test_restricted_unpickler_refuses_code(tmp_path):
     import pickle
 
-    from vidcolor.torch_weights import _SafeUnpickler
+    from vidcolor.model.torch_weights import _SafeUnpickler
 
     class Evil:
         def __reduce__(self):

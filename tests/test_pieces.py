@@ -6,12 +6,13 @@ import pytest
 from clips import audio_packets, make_clip
 from toy_colorizer import ToyColorizer
 
-from vidcolor.batch import BatchItem, BatchJob
+from vidcolor.batch.archive import BatchItem, BatchJob
+from vidcolor.batch.pieces import SplitFilm, color_piece, scan_film, split
 from vidcolor.errors import OutputError
+from vidcolor.film.direction_file import read_direction
+from vidcolor.film.remaster import remaster
+from vidcolor.film.segments import ResumePlan, SegmentStore, parts_folder
 from vidcolor.options import RemasterOptions
-from vidcolor.pieces import SplitFilm, color_piece, scan_film, split
-from vidcolor.pipeline import remaster
-from vidcolor.segments import ResumePlan, SegmentStore, parts_folder
 
 # the toy colours 2 key frames per model call: with key_interval 4, 8 frames a chunk and a segment
 OPTIONS = RemasterOptions.of(segment_frames=8, progress=False)
@@ -22,15 +23,17 @@ def video_packets(path):
         return [(bytes(p), p.pts, p.dts) for p in c.demux(video=0) if p.size]
 
 
-def color_in_pieces(src, out, options, piece_frames, colorizer, order=reversed, before_join=None, name="film_color.mp4"):
+def color_in_pieces(src, out, options, piece_frames, colorizer, order=reversed, before_join=None, name="film_color.mp4",
+                    direction=None):
     job = BatchJob(src, out, options)
     item = BatchItem("film.mp4", name, "video", "color")
     film = SplitFilm(item, job, piece_frames)
+    directed = {} if direction is None else {"direction": direction}
     film.claim()
     try:
-        pieces = film.pieces(scan_film(item, job, colorizer, warn=film.warn))
+        pieces = film.pieces(scan_film(item, job, colorizer, warn=film.warn, **directed))
         for piece in order(pieces):
-            film.finished(piece, color_piece(item, job, piece, film.format_name, colorizer, warn=film.warn))
+            film.finished(piece, color_piece(item, job, piece, film.format_name, colorizer, warn=film.warn, **directed))
         if before_join:
             before_join(film, pieces, job, item)
         assert film.error is None
@@ -85,6 +88,28 @@ def test_a_piece_run_again_goes_on_from_its_finished_segments(tmp_path):
     pieces, _ = color_in_pieces(src, out, OPTIONS, 16, colorizer, order=list, before_join=lose_a_segment)
     assert pieces == [(0, 2), (2, None)]
     assert video_packets(out / "film_color.mp4") == video_packets(whole)
+
+
+def test_a_split_film_resumed_after_its_direction_changed_starts_its_pieces_over(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_clip(src / "film.mp4", frames=44, audio="aac")  # two shots, the second from frame 22
+    said = tmp_path / "direction.toml"
+    said.write_text("shots = 2\n[[shot]]\nnumber = 2\ngrey = true\n")
+    job, item = BatchJob(src, out, OPTIONS), BatchItem("film.mp4", "film_color.mp4", "video", "color")
+    colorizer = ToyColorizer()
+    # a first run of the film in pieces stopped after its first piece, coloured as the direction said then
+    scan_film(item, job, colorizer, warn=print, direction=read_direction(said))
+    assert color_piece(item, job, (0, 3), "mp4", colorizer, warn=print, direction=read_direction(said)) == 3
+    said.write_text('shots = 2\n[[shot]]\nnumber = 2\nhints = [{ x = 0.5, y = 0.5, color = "#00ff00" }]\n')
+    told = []
+    pieces, frames = color_in_pieces(src, out, OPTIONS, 16, colorizer, direction=read_direction(said),
+                                     before_join=lambda film, *_: told.extend(film.warnings))
+    assert pieces == [(0, 3), (3, 4), (4, None)] and frames == 44
+    assert len(told) == 1 and "starting over" in told[0] and "direction" in told[0]
+    whole = remaster(src / "film.mp4", tmp_path / "whole.mp4", OPTIONS, colorizer=colorizer, direction=said)
+    assert video_packets(out / "film_color.mp4") == video_packets(whole.output)
 
 
 def test_a_worker_with_other_settings_cannot_add_to_a_film(tmp_path):

@@ -5,13 +5,13 @@ import pytest
 from clips import RecordingColorizer, audio_packets, make_clip, read_video
 
 import vidcolor
-from vidcolor import chroma_bins
-from vidcolor.embedders import load_embedder
+from vidcolor.model import chroma_bins
+from vidcolor.model.embedders import load_embedder
 from vidcolor.errors import InputError, OutputError
 from vidcolor.media import decode_frames
 from vidcolor.model import Colorizer, ModelConfig, build_colorizer
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
+from vidcolor.film.remaster import remaster
 
 
 class CountingEmbedder:

@@ -21,13 +21,13 @@ import toy_colorizer
 from clips import audio_packets, make_clip
 from typer.testing import CliRunner
 
-from vidcolor.batch import MANIFEST_NAME, BatchItem, BatchJob, LocalExecutor, run_batch
+from vidcolor.batch.archive import MANIFEST_NAME, BatchItem, BatchJob, LocalExecutor, run_batch
 from vidcolor.cli import app
 from vidcolor.errors import InputError, ModelError, OutputError
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
-from vidcolor.ray_batch import RayExecutor
-from vidcolor.ray_worker import storage_problem
+from vidcolor.film.remaster import remaster
+from vidcolor.batch.ray_executor import RayExecutor
+from vidcolor.batch.ray_worker import storage_problem
 
 OPTIONS = RemasterOptions.of(segment_frames=8)  # the toy: 8 frames a chunk, so a segment
 GREY = np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))

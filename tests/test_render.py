@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from clips import RecordingColorizer, make_clip
 
-from vidcolor import render
+from vidcolor.model import render
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
+from vidcolor.film.remaster import remaster
 from vidcolor.stills import colorize_array
 
 

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from vidcolor.cli import app
 from vidcolor.media import decode_frames
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
-from vidcolor.segments import parts_folder
+from vidcolor.film.remaster import remaster
+from vidcolor.film.segments import parts_folder
 
 # 4 frames per model call: 2 key frames (every other frame of a shot) and the frames between them
 SETTINGS = {"render_size": 32, "batch_size": 2, "key_interval": 2, "segment_frames": 8, "crf": 0, "progress": False}
@@ -92,7 +92,7 @@ KILLED_RUN = textwrap.dedent(f"""
     import sys, time
     from vidcolor.model import load_colorizer
     from vidcolor.options import RemasterOptions
-    from vidcolor.pipeline import remaster
+    from vidcolor.film.remaster import remaster
 
     src, out, weights = sys.argv[1:4]
     colorizer = load_colorizer(weights)
@@ -188,7 +188,7 @@ def test_cli_resume_option(tmp_path, film, colorizer, random_weights):
 
 
 def test_cli_interrupted_names_the_kept_segments(tmp_path, monkeypatch):
-    import vidcolor.pipeline
+    import vidcolor.film.remaster
 
     src = make_clip(tmp_path / "f.mp4", frames=4)
 
@@ -198,7 +198,7 @@ def test_cli_interrupted_names_the_kept_segments(tmp_path, monkeypatch):
         stop.kept_in = parts_folder(output)  # as remaster() tells where it kept finished segments
         raise stop
 
-    monkeypatch.setattr(vidcolor.pipeline, "remaster", interrupted)
+    monkeypatch.setattr(vidcolor.film.remaster, "remaster", interrupted)
     result = CliRunner().invoke(app, ["remaster", str(src), "-o", str(tmp_path / "out.mp4")])
     assert result.exit_code == 130
     assert "--resume" in result.output and parts_folder(tmp_path / "out.mp4").name in result.output

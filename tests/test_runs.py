@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app
 from vidcolor.outputs import lock_path
-from vidcolor.segments import PLAN, parts_folder
+from vidcolor.film.segments import PLAN, parts_folder
 
 # chunks of 4 frames (2 key frames each), segments of 8: a 40-frame film has 5
 SETTINGS = {"segment_frames": 8}

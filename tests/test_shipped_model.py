@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from vidcolor.evaluate import grey_version
-from vidcolor.metrics import ciede2000, colorfulness
+from vidcolor.training.evaluate import grey_version
+from vidcolor.training.metrics import ciede2000, colorfulness
 from vidcolor.model import default_weights, load_colorizer
 from vidcolor.stills import colorize_array
 
@@ -41,9 +41,9 @@ def test_shipped_model_colors_a_photo_better_than_grey(shipped, photo):
 def test_a_hint_moves_the_color_in_its_region_toward_it_and_leaves_the_rest(shipped):
     """The shipped model's pull toward a hint is still weak and not yet reliable (see the model card):
     on the median it is there; no hint changes colours far from it."""
-    from vidcolor import hints, render
+    from vidcolor.model import hints, render
     from vidcolor.color import lightness
-    from vidcolor.stills import colorize_lightness
+    from vidcolor.model.render import colorize_lightness
 
     light = lightness(skimage.data.coffee())  # 400 x 600
     h, w = render.model_size(*light.shape, 224, shipped)

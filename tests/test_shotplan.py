@@ -7,7 +7,7 @@ import pytest
 from clips import make_clip
 
 from vidcolor.media import probe_video
-from vidcolor.shotplan import ShotPlan, scan_shots
+from vidcolor.film.shot_plan import ShotPlan, scan_shots
 
 
 class MeanEmbedder:

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidcolor.shots import CutDetector, ShotSampler
+from vidcolor.film.cuts import CutDetector, ShotSampler
 
 H, W = 64, 96
 

@@ -71,7 +71,7 @@ def test_existing_output_and_bad_input(tmp_path, colorizer):
 
 def test_without_a_colorizer_one_is_loaded_in_the_precision_asked(tmp_path, colorizer, monkeypatch):
     asked = []
-    monkeypatch.setattr("vidcolor.model.load_colorizer",
+    monkeypatch.setattr("vidcolor.model.colorizer.load_colorizer",
                         lambda weights=None, precision="auto", style="vivid": asked.append((weights, precision, style))
                         or colorizer)
     grey_photo(tmp_path / "a.png")
@@ -148,7 +148,7 @@ def test_damaged_jpeg_is_one_warning_that_names_it(tmp_path, colorizer, monkeypa
     encoded[middle : middle + 12] = b"\xff\x00" * 6
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "scratched.jpg").write_bytes(bytes(encoded))
-    monkeypatch.setattr("vidcolor.model.load_colorizer", lambda *args, **kwargs: colorizer)
+    monkeypatch.setattr("vidcolor.model.colorizer.load_colorizer", lambda *args, **kwargs: colorizer)
     result = CliRunner().invoke(app, ["colorize", str(tmp_path / "photos"), "--render-size", "32", "-q"])
     assert result.exit_code == 0, result.output
     assert "Corrupt JPEG data" not in capfd.readouterr().err  # not the bare line

@@ -14,12 +14,12 @@ import pytest
 from clips import make_clip
 from toy_colorizer import ToyColorizer
 
-from vidcolor.batch import run_batch
+from vidcolor.batch.archive import run_batch
 from vidcolor.color import rgb_to_lab
-from vidcolor.evaluate import evaluate_path
+from vidcolor.training.evaluate import evaluate_path
 from vidcolor.images import read_image
 from vidcolor.options import RemasterOptions
-from vidcolor.pipeline import remaster
+from vidcolor.film.remaster import remaster
 from vidcolor.stills import colorize_image
 
 YELLOW = {"vivid": 40.0, "muted": 8.0}  # the b* each style paints
@@ -111,7 +111,7 @@ def test_evaluate_scores_a_film_in_the_films_style_and_says_which(tmp_path):
 
 
 def test_a_shots_preview_is_coloured_as_the_remaster_would(tmp_path):
-    from vidcolor.shotlist import list_shots
+    from vidcolor.film.shot_list import list_shots
 
     clip = make_clip(tmp_path / "film.mp4", frames=4)
     sheets = {}

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidcolor.temporal import TemporalSmoother
+from vidcolor.film.temporal import TemporalSmoother
 
 H, W = 64, 96
 

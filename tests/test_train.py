@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from vidcolor.train import PRESETS, TrainOptions, train
+from vidcolor.training.train import PRESETS, TrainOptions, train
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,13 @@ def h5_arrays(path):
 
 
 def encoder_weights(path):
-    from vidcolor.model import load_model
+    from vidcolor.model import load_keras_model
 
-    return load_model(path)[1].get_layer("encoder").get_weights()
+    return load_keras_model(path)[1].get_layer("encoder").get_weights()
 
 
 def test_the_imagenet_encoder_is_frozen_first_then_fine_tuned(photo_dirs, tmp_path):
-    from vidcolor.embedders import lite0_imagenet_state
+    from vidcolor.model.embedders import lite0_imagenet_state
     from vidcolor.model import build_colorizer
 
     train_dir, _ = photo_dirs

@@ -5,8 +5,8 @@ It follows model.ColorizerProtocol: a*b* from the lightness (so shots and frames
 the input size, input sides multiples of 8 (as the paper's model: the smallest sizes reach the
 optical flow).
 
-In a subprocess: `install(settings)` makes vidcolor.model.load_colorizer hand one out, then run
-the command line as usual (RUN_CLI does both).
+In a subprocess: `install(settings)` makes loading a model (model.colorizer_for) hand one out, then
+run the command line as usual (RUN_CLI does both).
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ class ToyColorizer:
     output_stride = 2
     input_multiple = 8
     accepts_hints = True
-    # bins a palette prior weighs (vidcolor.palette): a 13 x 13 grid over a*b* from -60 to 60
+    # bins a palette prior weighs (vidcolor.model.palette): a 13 x 13 grid over a*b* from -60 to 60
     palette_bins = np.stack(np.meshgrid(np.arange(-60, 61, 10), np.arange(-60, 61, 10)), -1).reshape(-1, 2).astype(np.float32)
     identity = "toy"
-    embedder = "toy"  # (batch touches it to load the embedder early)
 
     def __init__(self, pause_at: int | None = None, marker: str | None = None, release: str | None = None,
                  swallow: bool = False, pause_once: bool = False, **_):
@@ -56,6 +55,9 @@ class ToyColorizer:
         grey = np.asarray(grey, np.float32)
         grey = grey[None] if grey.ndim == 2 else grey
         return np.repeat(grey.mean(axis=(1, 2))[:, None] / 255.0, 1000, axis=1).astype(np.float32)
+
+    def prepare(self):
+        pass  # nothing it loads later
 
     def styled(self, style):
         return self  # one way of colouring
@@ -105,15 +107,16 @@ def load(options=None, **settings) -> ToyColorizer:
 
 
 def install(settings: str | dict, monkeypatch=None) -> None:
-    """vidcolor.model.load_colorizer hands out a ToyColorizer(**settings); `segment_frames` (if given)
-    becomes every remaster's segment length, so short films have several segments. In a test's own
-    process, pass its monkeypatch (undone after the test)."""
-    import vidcolor.model
+    """Loading a model hands out a ToyColorizer(**settings); `segment_frames` (if given) becomes every
+    remaster's segment length, so short films have several segments. In a test's own process, pass its
+    monkeypatch (undone after the test)."""
+    import vidcolor.model.colorizer
     from vidcolor.options import RemasterOptions
 
     settings = json.loads(settings) if isinstance(settings, str) else dict(settings)
     patch = monkeypatch.setattr if monkeypatch is not None else setattr
-    patch(vidcolor.model, "load_colorizer", lambda *args, **kwargs: ToyColorizer(**settings))
+    # where the one factory (colorizer_for) looks it up
+    patch(vidcolor.model.colorizer, "load_colorizer", lambda *args, **kwargs: ToyColorizer(**settings))
     if "segment_frames" in settings:
         of = RemasterOptions.of.__func__
         patch(RemasterOptions, "of",

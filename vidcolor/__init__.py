@@ -14,17 +14,17 @@ nothing (TensorFlow's start-up chatter is silenced where Keras is imported: mode
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "remaster": "pipeline",
+    "remaster": "film.remaster",
     "RemasterOptions": "options",
     "colorize_image": "stills",
     "colorize_array": "stills",
-    "list_shots": "shotlist",
-    "read_direction": "direction",
+    "list_shots": "film.shot_list",
+    "read_direction": "film.direction_file",
     "load_colorizer": "model",
-    "run_batch": "batch",
-    "evaluate_path": "evaluate",
-    "train": "train",
-    "TrainOptions": "train",
+    "run_batch": "batch.archive",
+    "evaluate_path": "training.evaluate",
+    "train": "training.train",
+    "TrainOptions": "training.train",
     "VidcolorError": "errors",
 }
 __all__ = list(_EXPORTS)

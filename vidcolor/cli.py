@@ -1,7 +1,8 @@
 """The `vidcolor` command: a thin shell over the library.
 
-Each command parses and checks its arguments, calls one library function, and
-reports. Library errors become one line on stderr and a non-zero exit code;
+Each command parses its arguments, calls the library, and reports. What each
+setting may be is options.py's to say; a setting out of bounds (OptionError), like
+any library error, becomes one line on stderr and an exit code (exits.py);
 `--debug` shows the traceback instead. Ctrl-C (exit 130) and SIGTERM (exit 143)
 stop a command the same way, with one line. Warnings go through tqdm.write, so
 they never land on a progress bar's line. Heavy imports (TensorFlow) happen only
@@ -17,8 +18,8 @@ from typing import List, Optional
 import typer
 
 from .errors import VidcolorError
-from .exits import ends_in_one_line, fail as _fail, stopped as _stopped, warn as _warn
-from .options import CODECS, DEFAULT_RENDER_SIZE, KEY_INTERVAL, STYLES, X264_PRESETS
+from .exits import ends_in_one_line, fail as _fail, one_line, stopped as _stopped, warn as _warn
+from .options import CODECS, DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS, allowed, check_settings
 
 app = typer.Typer(
     add_completion=False,
@@ -29,17 +30,19 @@ app = typer.Typer(
 _state = {"debug": False}
 
 WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.weights.h5 with its .json); default: the shipped model.")
-RenderSizeOption = typer.Option(DEFAULT_RENDER_SIZE, "--render-size", min=32, help="Short side, in pixels, at which the model sees each frame.")
+RenderSizeOption = typer.Option(DEFAULT_RENDER_SIZE, "--render-size", help="Short side, in pixels, at which the model "
+                                f"sees each frame ({allowed('render_size')}).")
 ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
-BatchSizeOption = typer.Option(None, "--batch-size", min=1, help="Key frames per model call; default 8 on CPU, 32 on GPU.")
-KeyIntervalOption = typer.Option(KEY_INTERVAL, "--key-interval", min=1, max=8, help="The model colours every n-th frame of a shot; "
-                                 "motion-following optical flow fills the frames between (1 = every frame).")
+BatchSizeOption = typer.Option(None, "--batch-size", help="Key frames per model call (at least 1); default 8 on CPU, 32 on GPU.")
+KeyIntervalOption = typer.Option(KEY_INTERVAL, "--key-interval", help="The model colours every n-th frame of a shot; "
+                                 "motion-following optical flow fills the frames between (1 = every frame; "
+                                 f"{allowed('key_interval')}).")
 PrecisionOption = typer.Option("auto", "--precision", help="Model arithmetic: auto, float32, mixed_bfloat16 or "
                                "mixed_float16 (auto: bf16 on CPUs that have it, mixed precision on GPUs).")
 SmoothOption = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots.")
-SmoothStrengthOption = typer.Option(0.6, "--smooth-strength", min=0.0, max=1.0, help="0 = off, 1 = full neighbour average.")
-CrfOption = typer.Option(18, "--crf", min=0, max=51, help="H.264/HEVC quality (lower = better, bigger; 0 = lossless).")
+SmoothStrengthOption = typer.Option(0.6, "--smooth-strength", help="0 = off, 1 = full neighbour average.")
+CrfOption = typer.Option(18, "--crf", help=f"H.264/HEVC quality, {allowed('crf')} (lower = better, bigger; 0 = lossless).")
 PresetOption = typer.Option("veryfast", "--preset", help=f"H.264/HEVC speed preset ({', '.join(X264_PRESETS)}).")
 CodecOption = typer.Option("auto", "--codec", help=f"Output video codec: {', '.join(CODECS)} (auto: FFV1 and ProRes "
                            "masters and 10-bit HEVC stay what they are, the rest becomes H.264).")
@@ -58,33 +61,13 @@ def _command(function):
     return app.command()(ends_in_one_line(function, lambda: _state["debug"]))
 
 
-def _check_precision(precision: str) -> None:
-    from .model import PRECISIONS
-
-    if precision not in PRECISIONS:
-        _fail(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}", 2)
-
-
-def _check_style(style: str | None) -> None:
-    if style is not None and style not in STYLES:
-        _fail(f"--style {style}: must be one of {', '.join(STYLES)}", 2)
-
-
-def _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset, codec,
-                  force, weights, quiet, recolor_all=False, style=None):
-    """The RemasterOptions of the remaster and batch commands, from their shared options."""
+def _film_options(arguments: dict):
+    """The RemasterOptions of the remaster and batch commands, from their arguments (their locals()):
+    those named as the settings are, and --quiet as progress."""
     from .options import RemasterOptions
 
-    _check_precision(precision)
-    _check_style(style)
-    if preset not in X264_PRESETS:
-        _fail(f"--preset {preset}: must be one of {', '.join(X264_PRESETS)}", 2)
-    if codec not in CODECS:
-        _fail(f"--codec {codec}: must be one of {', '.join(CODECS)}", 2)
-    return RemasterOptions.of(render_size=render_size, key_interval=key_interval, batch_size=batch_size, smooth=smooth,
-                           smooth_strength=smooth_strength, crf=crf, preset=preset, codec=codec, force=force,
-                           weights=weights, precision=precision, progress=not quiet, recolor_all=recolor_all,
-                           style=style)
+    settings = {name: value for name, value in arguments.items() if name in RemasterOptions.setting_names()}
+    return RemasterOptions.of(**settings, progress=not arguments["quiet"])
 
 
 @_command
@@ -113,14 +96,11 @@ def remaster(
     quiet: bool = QuietOption,
 ) -> None:
     """Colour a film, keeping its sound, timing and original lightness."""
-    from .direction import read_direction
-    from .pipeline import kept_line, remaster as run_remaster
+    options = _film_options(locals())
+    from .film.remaster import kept_line, remaster as run_remaster
 
-    options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            codec, force, weights, quiet, recolor_all, style)
-    directed = read_direction(direction) if direction is not None else None
     try:
-        result = run_remaster(source, output, options, resume=resume, on_warning=_warn, direction=directed)
+        result = run_remaster(source, output, options, resume=resume, on_warning=_warn, direction=direction)
     except KeyboardInterrupt as exc:
         folder = getattr(exc, "kept_in", None)  # where remaster() kept finished segments, if it did
         if folder is not None and not _state["debug"]:
@@ -144,8 +124,8 @@ def colorize(
     precision: str = PrecisionOption,
     reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="A colour photo whose palette "
                                              "the pictures take."),
-    strength: float = typer.Option(1.0, "--strength", min=0.0, max=4.0, help="How strongly the reference's "
-                                   "palette counts (0 to 4; 2 and more: mostly its colours)."),
+    strength: float = typer.Option(1.0, "--strength", help="How strongly the reference's palette counts "
+                                   f"({allowed('strength')}; 2 and more: mostly its colours)."),
     hint: List[str] = typer.Option([], "--hint", help="A colour at a point, X,Y=#RRGGBB with X and Y fractions "
                                    "of the width and height from the top left (e.g. 0.3,0.4=#1f3a93); repeatable."),
     style: Optional[str] = StyleOption,
@@ -155,13 +135,14 @@ def colorize(
     """Colour still images (JPEG, PNG, TIFF incl. 16-bit): writes <name>_color<ext>."""
     from tqdm import tqdm
 
-    from .direction import parse_hint
-    from .model import load_colorizer
+    from .film.direction_file import parse_hint
+    from .model import colorizer_for
     from .options import STILL_STYLE
-    from .outputs import colored_name
-    from .palette import Reference
+    from .outputs import colored_name, make_folder
+    from .model.palette import Reference
     from .stills import colorize_image, find_images
 
+    check_settings(precision=precision, style=style, render_size=render_size, strength=strength)
     hints = [parse_hint(text) for text in hint]
     if reference is not None and not reference.is_file():
         _fail(f"--reference {reference}: no such file", 2)
@@ -170,13 +151,8 @@ def colorize(
     if not files:
         _fail("no images found in " + ", ".join(map(str, paths)), 2)
     if out_dir:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            _fail(f"{out_dir}: cannot create the output folder ({exc.strerror})", 3)
-    _check_precision(precision)
-    _check_style(style)
-    colorizer = load_colorizer(weights, precision=precision, style=style or STILL_STYLE)
+        make_folder(out_dir)
+    colorizer = colorizer_for(style or STILL_STYLE, weights=weights, precision=precision)
     failed = 0
     for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
         try:
@@ -189,7 +165,7 @@ def colorize(
             if _state["debug"]:
                 raise
             failed += 1
-            tqdm.write(f"vidcolor: {exc}", file=sys.stderr)
+            tqdm.write(f"vidcolor: {one_line(exc)}", file=sys.stderr)
     if failed:
         _fail(f"{failed} of {len(files)} images failed", 1)
 
@@ -222,13 +198,12 @@ def batch(
                                                "at once (default 4096; 0: never)."),
 ) -> None:
     """Colour every film and photo under a folder. Rerun to resume: done files are skipped, failed ones retried."""
-    from .batch import MANIFEST_NAME, format_summary, run_batch
+    options = _film_options(locals())
+    from .batch.archive import MANIFEST_NAME, format_summary, run_batch
 
-    options = _film_options(render_size, key_interval, batch_size, precision, smooth, smooth_strength, crf, preset,
-                            codec, force, weights, quiet, recolor_all, style)
     executor = None
     if ray is not None:
-        from .ray_batch import SPLIT_FRAMES, WORKER_CPUS, RayExecutor, import_ray
+        from .batch.ray_executor import SPLIT_FRAMES, WORKER_CPUS, RayExecutor, import_ray
 
         import_ray()  # one line now if it is not installed
         executor = RayExecutor(ray, worker_cpus=worker_cpus or WORKER_CPUS,
@@ -263,11 +238,10 @@ def shots(
     quiet: bool = QuietOption,
 ) -> None:
     """List a film's shots: a contact sheet <name>_shots.png and a direction file <name>_direction.toml to edit."""
-    from .direction import timecode
-    from .shotlist import list_shots
+    from .film.direction_file import timecode
+    from .film.shot_list import list_shots
 
-    _check_precision(precision)
-    _check_style(style)
+    check_settings(precision=precision, style=style, render_size=render_size)
     if direction is not None and not preview:
         _fail("--direction goes with --preview (to see a direction on the contact sheet)", 2)
     result = list_shots(source, out_dir, preview=preview, direction=direction, recolor_all=recolor_all,
@@ -307,8 +281,8 @@ def train(
     quiet: bool = QuietOption,
 ) -> None:
     """Train a colorizer on any folder of colour photos (resumable; TensorFlow or, with KERAS_BACKEND=jax, JAX)."""
-    from .train import PRESETS, TrainOptions
-    from .train import train as run_train
+    from .training.train import PRESETS, TrainOptions
+    from .training.train import train as run_train
 
     from .model import architecture_problem
 
@@ -352,11 +326,10 @@ def evaluate(
     """Grey a colour source, colour it back, and score it against the truth and a grey baseline."""
     import json
 
-    from .evaluate import evaluate_path, write_report
+    from .training.evaluate import evaluate_path, write_report
     from .outputs import refuse_overwrite
 
-    _check_precision(precision)
-    _check_style(style)
+    check_settings(precision=precision, style=style, render_size=render_size, key_interval=key_interval)
     for output in (report, sheet):
         refuse_overwrite(output, force)
     result = evaluate_path(source, weights=weights, sheet=sheet, limit=limit, render_size=render_size,
@@ -364,6 +337,31 @@ def evaluate(
     write_report(result, report)
     typer.echo(json.dumps({k: result[k] for k in ("prediction", "grey_baseline") if k in result}, indent=1))
     typer.echo(f"report: {report}  sheet: {sheet}")
+
+
+@_command
+def studio(
+    source: Path = typer.Argument(..., help="Film (or still) whose colour to direct."),
+    port: int = typer.Option(0, "--port", help="Port to listen on (default: a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default 127.0.0.1, this machine "
+                             "only); another exposes the film to whoever can reach it there and has the link."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Print the studio's link without opening a browser."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where Render writes the film; default "
+                                          "<name>_color<ext> beside it, as remaster names it (a still: <name>_color<ext>)."),
+    weights: Optional[Path] = WeightsOption, precision: str = PrecisionOption, render_size: int = RenderSizeOption,
+) -> None:
+    """Direct the colour in a browser: place hints, choose reference photos, keep or grey shots, and see each change at once."""
+    from .studio import StudioSettings, run_studio, studio_unavailable_message
+
+    missing = studio_unavailable_message()
+    if missing:
+        _fail(missing, 1)
+    try:
+        run_studio(source, StudioSettings(weights, precision, render_size, output, host, port),
+                   open_browser=not no_browser, on_warning=_warn,
+                   on_ready=lambda url: typer.echo(f"vidcolor studio: {url}  (Ctrl-C stops it)"))
+    except KeyboardInterrupt as exc:
+        _stopped(exc, "the studio stopped; what it saved is kept")
 
 
 def bare_ray_is_local(args: list[str]) -> list[str]:

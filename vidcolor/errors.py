@@ -25,6 +25,18 @@ class InputError(VidcolorError):
     exit_code = 2
 
 
+class OptionError(InputError, ValueError):
+    """A setting with a value it may not take (options.check_setting): names the setting, the value
+    and what it must be, so the command line can say it as its flag (`--key-interval 0: ...`)."""
+
+    def __init__(self, name: str, value, problem: str):
+        super().__init__(f"{name} {value!r}: {problem}")
+        self.name, self.value, self.problem = name, value, problem
+
+    def __reduce__(self):  # rebuilt from its parts, not from its message (Ray sends errors between processes)
+        return type(self), (self.name, self.value, self.problem)
+
+
 class OutputError(VidcolorError):
     """The output cannot be written (exists, unwritable, disk full, another run is writing it)."""
 

@@ -10,12 +10,21 @@ from typing import Callable
 
 import typer
 
-from .errors import Interrupted, VidcolorError, VidcolorWarning, exit_code_of, signal_received, stop_on_signals
+from .errors import (Interrupted, OptionError, VidcolorError, VidcolorWarning, exit_code_of, signal_received,
+                     stop_on_signals)
 
 
 def fail(message: str, code: int) -> None:
     typer.echo(f"vidcolor: {message}", err=True)
     raise typer.Exit(code)
+
+
+def one_line(error: VidcolorError) -> str:
+    """What a command says of a library error: its message; a setting's (OptionError) as the flag
+    that set it, `--key-interval 0: must be from 1 to 8`."""
+    if isinstance(error, OptionError):
+        return f"--{error.name.replace('_', '-')} {error.value}: {error.problem}"
+    return str(error)
 
 
 def stopped(interrupt: KeyboardInterrupt, what_next: str) -> None:
@@ -56,7 +65,7 @@ def ends_in_one_line(function, debug: Callable[[], bool]):
             try:
                 result = function(*args, **kwargs)
             except VidcolorError as exc:
-                fail(str(exc), exc.exit_code)
+                fail(one_line(exc), exc.exit_code)
             except KeyboardInterrupt as exc:
                 stopped(exc, "no partial output was kept")
             lost = signal_received()

@@ -1,11 +1,17 @@
 """The settings of a remaster, frozen and split by concern: the model's, the film's, and the
 run's policy. `RemasterOptions.of(render_size=..., force=...)` builds them from flat names, as
-the CLI and the batch have them; `options.replace(...)` changes some the same way."""
+the CLI and the batch have them; `options.replace(...)` changes some the same way.
+
+Also the one home of what each setting may be (CHOICES, RANGES): `check_setting` raises an
+OptionError naming the setting, which the command line says as its flag."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from numbers import Real
 from pathlib import Path
+
+from .errors import OptionError
 
 KEY_INTERVAL = 4
 DEFAULT_RENDER_SIZE = 224
@@ -21,12 +27,47 @@ CODECS = ("auto", "h264", "hevc", "ffv1", "prores")
 # swimming from frame to frame. Each medium has its default.
 STYLES = ("vivid", "muted")
 FILM_STYLE, STILL_STYLE = "muted", "vivid"
+# Keras dtype policies the model may run in (model.choose_precision); auto picks one for the machine.
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+# What each setting the commands take may be: one of its choices, or a number from low to high (None: no
+# bound). In OPTIONAL, None too: the medium's own style, the colorizer's own batch size.
+CHOICES = {"style": STYLES, "precision": PRECISIONS, "preset": X264_PRESETS, "codec": CODECS}
+RANGES = {"render_size": (32, None), "key_interval": (1, 8), "batch_size": (1, None), "smooth_strength": (0, 1),
+          "crf": (0, 51), "strength": (0, 4)}  # strength: how much a reference photo's palette counts (palette.py)
+OPTIONAL = frozenset({"style", "batch_size"})
+
+
+def allowed(name: str) -> str:
+    """What setting `name` may be, in words: "one of vivid, muted", "from 1 to 8", "at least 32"."""
+    if name in CHOICES:
+        return f"one of {', '.join(CHOICES[name])}"
+    low, high = RANGES[name]
+    return f"at least {low:g}" if high is None else f"from {low:g} to {high:g}"
+
+
+def check_setting(name: str, value) -> None:
+    """OptionError unless `value` is one that setting `name` (a key of CHOICES or RANGES) may take."""
+    if value is None and name in OPTIONAL:
+        return
+    if name in CHOICES:
+        fits = value in CHOICES[name]
+    else:
+        low, high = RANGES[name]
+        fits = isinstance(value, Real) and not isinstance(value, bool) and low <= value and (high is None or value <= high)
+    if not fits:
+        raise OptionError(name, value, f"must be {allowed(name)}")
+
+
+def check_settings(**settings) -> None:
+    """check_setting for each one named: check_settings(precision="auto", render_size=224)."""
+    for name, value in settings.items():
+        check_setting(name, value)
 
 
 def check_style(style: str | None) -> None:
-    """ValueError unless `style` is one of STYLES (or None: the medium's own)."""
-    if style is not None and style not in STYLES:
-        raise ValueError(f"style {style!r}: must be one of {', '.join(STYLES)}")
+    """OptionError (a ValueError) unless `style` is one of STYLES (or None: the medium's own)."""
+    check_setting("style", style)
 
 
 @dataclass(frozen=True)
@@ -34,13 +75,14 @@ class ModelSettings:
     """Which model colours the film, and how it is run (these shape the colours)."""
 
     weights: Path | None = None  # None: the shipped model
-    precision: str = "auto"  # model.PRECISIONS; used when remaster() loads the model itself
+    precision: str = "auto"  # PRECISIONS; used when remaster() loads the model itself
     render_size: int = DEFAULT_RENDER_SIZE  # short side the model works at
     batch_size: int | None = None  # key frames per model call; None: the colorizer's choice (8 on CPU, 32 on GPU)
     style: str | None = None  # STYLES: how boldly the model colours; None: each medium's own (FILM_STYLE, STILL_STYLE)
 
     def __post_init__(self):
-        check_style(self.style)
+        check_settings(precision=self.precision, render_size=self.render_size, batch_size=self.batch_size,
+                       style=self.style)
 
 
 @dataclass(frozen=True)
@@ -58,10 +100,8 @@ class FilmSettings:
     recolor_all: bool = False  # colour the shots that are in colour already too (truecolor.py), instead of keeping them
 
     def __post_init__(self):
-        if self.preset not in X264_PRESETS:
-            raise ValueError(f"preset {self.preset!r}: must be one of {', '.join(X264_PRESETS)}")
-        if self.codec not in CODECS:
-            raise ValueError(f"codec {self.codec!r}: must be one of {', '.join(CODECS)}")
+        check_settings(key_interval=self.key_interval, smooth_strength=self.smooth_strength, crf=self.crf,
+                       preset=self.preset, codec=self.codec)
 
 
 @dataclass(frozen=True)
@@ -93,6 +133,11 @@ class RemasterOptions:
         if settings:
             raise TypeError(f"unknown remaster settings: {', '.join(sorted(settings))}")
         return replace(self, **parts)
+
+    @staticmethod
+    def setting_names() -> frozenset[str]:
+        """The flat names `of` and `replace` take."""
+        return frozenset(f.name for part in (ModelSettings, FilmSettings, RunPolicy) for f in fields(part))
 
     @property
     def chunk_frames(self) -> int:

@@ -62,13 +62,37 @@ def is_colored_name(path: str | Path) -> bool:
     return COLOR_TAG in Path(path).stem
 
 
-def refuse_overwrite(path: str | Path, force: bool) -> None:
-    """OutputError if `path` exists and overwriting was not asked for."""
+def refuse_overwrite(path: str | Path, force: bool, source: str | Path | None = None) -> None:
+    """OutputError if `path` is the input `source` (by any name: a link too; never overwritten,
+    force or not), a folder, or exists and overwriting was not asked for."""
     path = Path(path)
+    if source is not None and path.exists() and Path(source).exists() and os.path.samefile(path, source):
+        raise OutputError(f"{path}: is the input file; choose another output name")
     if path.is_dir():
         raise OutputError(f"{path}: is a directory")
     if path.exists() and not force:
         raise OutputError(f"{path}: already exists (use --force to overwrite)")
+
+
+def check_folder(path: str | Path) -> None:
+    """OutputError unless the folder `path` goes in is there and writable."""
+    path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        what = "does not exist" if not parent.exists() else "is not a directory"
+        raise OutputError(f"{path}: cannot write (folder {parent} {what})")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{path}: cannot write (folder {parent} is not writable)")
+
+
+def make_folder(folder: str | Path) -> Path:
+    """`folder` and its parents, made where missing; one-line OutputError if it cannot be."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    return folder
 
 
 def partial_path(path: str | Path, suffix: str | None = None) -> Path:
@@ -151,6 +175,7 @@ def _take_lock(output: Path, path: Path):
         try:
             file = open(path, "a+")  # noqa: SIM115 (open for as long as the lock is held)
         except OSError as exc:
+            check_folder(output)  # says why, where the folder is the reason
             raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

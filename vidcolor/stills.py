@@ -9,36 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import render
-from .color import grey_from_lightness, lightness, merge_lab
-from .direction import Hint, parse_hint
+from .color import lightness, merge_lab
+from .film.direction_file import Hint, parse_hint
 from .errors import InputError, VidcolorWarning
-from .hints import user_hints
 from .images import ALPHA_SUFFIXES, image_files, read_image, write_image
+from .model import ColorizerProtocol, colorizer_for
+from .model.render import colorize_lightness, placed_hints
 from .options import DEFAULT_RENDER_SIZE, STILL_STYLE, check_style
 from .outputs import colored_name, is_colored_name, refuse_overwrite
-from .palette import DEFAULT_STRENGTH, Reference, palette_bins
+from .model.palette import DEFAULT_STRENGTH, Reference, palette_bins
 
 
-def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE,
-                       hints: np.ndarray | None = None, prior: np.ndarray | None = None,
-                       embedding: np.ndarray | None = None) -> np.ndarray:
-    """Full-resolution L* (H, W) -> full-resolution a*b* (H, W, 2) (render.py).
-
-    hints: optional (h, w, 3) a*, b* and mask at the working size (render.model_size); prior: optional
-    (Q,) palette log-weights (palette.py); embedding: the picture's own unless given (a film's shot's).
-    """
-    size = render.model_size(*light.shape, render_size, colorizer)
-    small = render.shrink(light, size)
-    if embedding is None:
-        embedding = colorizer.embed(grey_from_lightness(light))
-    embedding = np.asarray(embedding).reshape(1, -1)
-    ab_small = render.predict(colorizer, small[None], embedding, None if hints is None else hints[None],
-                              None if prior is None else prior[None])[0]
-    return render.upsample_ab(ab_small, light)
-
-
-def colorize_array(colorizer, image: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE, *,
+def colorize_array(colorizer: ColorizerProtocol, image: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE, *,
                    prior: np.ndarray | None = None, hints: Sequence[Hint] = ()) -> np.ndarray:
     """RGB or grey image (8 or 16 bit) -> RGB of the same type in colour, with the input's lightness kept.
 
@@ -57,14 +39,6 @@ def colorize_array(colorizer, image: np.ndarray, render_size: int = DEFAULT_REND
     return merge_lab(light, colorize_lightness(colorizer, light, render_size, given, prior), image.dtype)
 
 
-def placed_hints(colorizer, shape: tuple[int, int], render_size: int, hints: Sequence[Hint]) -> np.ndarray | None:
-    """Hints as the model takes them at the working size of a picture of `shape` (None for none)."""
-    if not hints:
-        return None
-    height, width = render.model_size(*shape, render_size, colorizer)
-    return user_hints(height, width, [(hint.x, hint.y, hint.ab) for hint in hints])
-
-
 @dataclass
 class StillResult:
     source: Path
@@ -75,7 +49,7 @@ def colorize_image(
     source: str | Path,
     output: str | Path | None = None,
     *,
-    colorizer=None,
+    colorizer: ColorizerProtocol | None = None,
     weights: str | Path | None = None,
     precision: str = "auto",
     render_size: int = DEFAULT_RENDER_SIZE,
@@ -94,14 +68,14 @@ def colorize_image(
     the model colours (options.STYLES; default STILL_STYLE, vivid).
 
     Without a `colorizer`, loads one from `weights` (default: the shipped model) in `precision`
-    (model.load_colorizer); to colour many files, load it once and pass it. An alpha channel is
+    (model.colorizer_for); to colour many files, load it once and pass it. An alpha channel is
     kept where the output's format has one. on_warning: where a damaged file or a dropped alpha
     channel is told (default warnings.warn).
     """
     check_style(style)
     source = Path(source)
     output = Path(output) if output else colored_name(source)
-    refuse_overwrite(output, force)
+    refuse_overwrite(output, force, source)
     hints = [parse_hint(hint) if isinstance(hint, str) else hint for hint in hints]
     if reference is not None and not isinstance(reference, Reference):
         reference = Reference(reference)
@@ -112,12 +86,7 @@ def colorize_image(
             warn(f"{output}: a {output.suffix or 'suffix-less'} file has no alpha channel; the transparency of "
                  f"{source.name} is left out")
         image = np.ascontiguousarray(image[..., :3])
-    style = style or STILL_STYLE
-    if colorizer is None:
-        from .model import load_colorizer
-
-        colorizer = load_colorizer(weights, precision=precision, style=style)
-    colorizer = colorizer.styled(style)
+    colorizer = colorizer_for(style or STILL_STYLE, colorizer, weights, precision)
     prior = None if reference is None else reference.prior(palette_bins(colorizer), strength)
     rgb = colorize_array(colorizer, image, render_size, prior=prior, hints=hints)
     if rgb.dtype == np.uint16 and output.suffix.lower() not in {".png", ".tif", ".tiff"}:

@@ -28,16 +28,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .errors import InputError, ModelError, OutputError, VidcolorError
-from .exits import warn as print_warning
-from .images import IMAGE_SUFFIXES
+from ..errors import InputError, ModelError, OutputError, VidcolorError
+from ..exits import warn as print_warning
+from ..images import IMAGE_SUFFIXES
 from .manifest import ALREADY_DONE, MANIFEST_NAME, NOT_MEDIA, BatchRow, Recorder, done_outputs, read_manifest
-from .media import VideoInfo, probe_video
-from .media.codecs import wanted_codec
-from .outputs import colored_name, film_suffix
-from .options import RemasterOptions
-from .pipeline import kept_line, remaster
-from .stills import colorize_image
+from ..media import VideoInfo, probe_video
+from ..media.codecs import wanted_codec
+from ..outputs import colored_name, film_suffix
+from ..model import ColorizerProtocol, colorizer_for
+from ..options import STILL_STYLE, RemasterOptions
+from ..film.remaster import kept_line, remaster
+from ..stills import colorize_image
 
 __all__ = ["MANIFEST_NAME", "BatchItem", "BatchJob", "BatchPlan", "BatchRow", "BatchSummary", "Executor",
            "ItemResult", "LocalExecutor", "color_item", "error_line", "format_summary", "plan_batch", "run_batch"]
@@ -215,8 +216,9 @@ class Executor(Protocol):
         never writes the manifest: the driver records what it reports."""
 
 
-def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[str], None] | None = None,
-               on_frame: Callable[[], None] | None = None, resume: bool | None = None) -> ItemResult:
+def color_item(item: BatchItem, job: BatchJob, colorizer: ColorizerProtocol,
+               on_warning: Callable[[str], None] | None = None, on_frame: Callable[[], None] | None = None,
+               resume: bool | None = None) -> ItemResult:
     """Colour one planned item into job.out_dir with a loaded colorizer: the work of any executor.
     on_frame() is called as each frame of a film is done; `resume`: whether a film goes on from the
     finished segments of an interrupted run (default: unless --force)."""
@@ -252,7 +254,7 @@ def color_item(item: BatchItem, job: BatchJob, colorizer, on_warning: Callable[[
 class LocalExecutor:
     """Here, one item after another in plan order; loads the model once, and only if there are items."""
 
-    def __init__(self, colorizer=None):
+    def __init__(self, colorizer: ColorizerProtocol | None = None):
         self.colorizer = colorizer
 
     def run(self, items: Sequence[BatchItem], job: BatchJob, report: Callable[[ItemResult], None]) -> None:
@@ -262,13 +264,18 @@ class LocalExecutor:
         for item in items:
             report(color_item(item, job, colorizer, print_warning if job.options.run.progress else None))
 
-    def load(self, options: RemasterOptions):
+    def load(self, options: RemasterOptions) -> ColorizerProtocol:
         if self.colorizer is None:
-            from .model import load_colorizer
-
-            self.colorizer = load_colorizer(options.model.weights, precision=options.model.precision)
-            _ = self.colorizer.embedder  # now, so that its errors stop the batch at once
+            self.colorizer = load_batch_colorizer(options)
         return self.colorizer
+
+
+def load_batch_colorizer(options: RemasterOptions) -> ColorizerProtocol:
+    """The model of options.model as a batch loads it, once for all its items (each restyles it for its
+    medium), with its embedder loaded now, so that its errors stop the batch at once."""
+    colorizer = colorizer_for(STILL_STYLE, weights=options.model.weights, precision=options.model.precision)
+    colorizer.prepare()
+    return colorizer
 
 
 def error_line(path: Path, exc: Exception) -> str:
@@ -300,7 +307,8 @@ class BatchSummary:
 
 
 def run_batch(src_dir: str | Path, out_dir: str | Path, options: RemasterOptions | None = None, *,
-              colorizer=None, executor: Executor | None = None, progress: bool = True) -> BatchSummary:
+              colorizer: ColorizerProtocol | None = None, executor: Executor | None = None,
+              progress: bool = True) -> BatchSummary:
     """Colour every film and still under src_dir into out_dir (same tree), recording each file in the manifest.
 
     `options` serve the films, and the stills take their render size; options.force also redoes files

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 
 MANIFEST_NAME = "vidcolor-manifest.jsonl"
 NOT_MEDIA = "not an image or video"

@@ -13,7 +13,9 @@ pieces of whole segments, each coloured by one worker into the film's side folde
 4. `SplitFilm.join` (the driver): the segments' packets muxed into the film with its sound
    (copied once), under the film's output lock, which the driver holds from the first step on.
 
-The film comes out as a one-process remaster makes it: the same video packets, bit for bit.
+Each worker's step settles the film's run as remaster() does (film/run.py: `open_run`), so its
+segments are fingerprinted alike, the direction's digest included; the film comes out as a
+one-process remaster makes it: the same video packets, bit for bit.
 A worker lost mid-piece loses only its unfinished segment: a piece run again goes on from there.
 """
 
@@ -23,72 +25,59 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from .batch import BatchItem, BatchJob, ItemResult
-from .errors import OutputError
-from .media import OutputCodec, VideoInfo, probe_video
-from .options import RemasterOptions
-from .director import ShotDirector
-from .pipeline import claimed_output, color_pass, film_colorizer, kept_line, output_codec, segment_settings
-from .segments import ResumePlan, SegmentStore, join_segments, parts_folder
-from .shotplan import ShotPlan
-from .streams import StageClock
+from ..errors import OutputError
+from ..film.direction_file import Direction
+from ..film.remaster import color_pass, kept_line
+from ..film.run import Film, claimed_output, film_direction, open_run
+from ..film.segments import ResumePlan, SegmentStore, join_segments, parts_folder
+from ..model import ColorizerProtocol
+from ..options import RemasterOptions
+from .archive import BatchItem, BatchJob, ItemResult
 
 Piece = tuple[int, int | None]  # [first segment, stop segment); None: to the end of the film
 
 
 @dataclass(frozen=True)
 class FilmScan:
-    """What the first pass tells the driver: enough to cut the film into pieces."""
+    """What the first pass tells the driver: enough to cut the film into pieces, and the shots left
+    as they were (in colour already), for the film's batch row."""
 
     frames: int
     cuts: tuple[int, ...]
     segment_frames: int
+    kept_shots: tuple[int, ...] = ()
 
 
-def scan_film(item: BatchItem, job: BatchJob, colorizer, *, warn: Callable[[str], None]) -> FilmScan:
+def scan_film(item: BatchItem, job: BatchJob, colorizer: ColorizerProtocol | None, *,
+              warn: Callable[[str], None], direction: Direction | None = None) -> FilmScan:
     """A worker's first step on a long film: its side folder (reused if it was made with the same
-    settings, unless --force) and its shot plan, scanned once and saved there."""
-    source, output = job.src_dir / item.source, job.out_dir / item.output
-    codec, info = output_frames(source, output, job)
-    colorizer = film_colorizer(colorizer, job.options)
-    options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
-    store = SegmentStore.open(output, prints, resume=not options.run.force, warn=warn)
-    plan = store.load_plan()
-    if plan is None:
-        with ShotPlan.scan(source, info, colorizer, on_warning=warn) as plan:
-            plan.finish()
-            store.save_plan(plan)
-    return FilmScan(plan.frames, tuple(plan.cuts), segment_frames)
+    settings, unless --force) and its shot plan, scanned once and saved there. `direction`: as
+    remaster() takes it, and the same for every piece of the film."""
+    film = Film.of(job.src_dir / item.source, job.out_dir / item.output, job.options)
+    direction = film_direction(direction, film.source, film.info)
+    run = open_run(film, job.options, colorizer, direction, warn=warn, resume=not job.options.run.force)
+    with run.plan as plan:
+        plan.finish()
+        kept = run.director().kept_shots()
+    return FilmScan(plan.frames, tuple(plan.cuts), run.segment_frames, tuple(kept))
 
 
-def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, colorizer, *,
-                warn: Callable[[str], None], on_frame: Callable[[], None] | None = None) -> int:
+def color_piece(item: BatchItem, job: BatchJob, piece: Piece, format_name: str, colorizer: ColorizerProtocol | None,
+                *, warn: Callable[[str], None], on_frame: Callable[[], None] | None = None,
+                direction: Direction | None = None) -> int:
     """Colour the segments of `piece` that are not finished yet; returns how many of its segments
-    are finished now (for the last piece, up to the end of the film)."""
-    source, output = job.src_dir / item.source, job.out_dir / item.output
+    are finished now (for the last piece, up to the end of the film). `direction`: the film's scan's."""
+    film = Film.of(job.src_dir / item.source, job.out_dir / item.output, job.options, format_name)
+    run = open_run(film, job.options, colorizer, direction, warn=warn, shared=True)
     first, stop = piece
-    codec, info = output_frames(source, output, job)
-    colorizer = film_colorizer(colorizer, job.options)
-    options, segment_frames, prints = segment_settings(source, job.options, colorizer, codec)
-    store = SegmentStore.reopen(output, prints)
-    plan = store.load_plan()
-    if plan is None:
-        raise OutputError(f"{store.folder}: the film's shot plan is missing there")
-    made = store.finished(first, stop)
-    before = made or (store.finished(first - 1, first) if first else [])
-    resume = ResumePlan(first + len(made), segment_frames, options.chunk_frames,
+    made = run.store.finished(first, stop)
+    before = made or (run.store.finished(first - 1, first) if first else [])
+    resume = ResumePlan(first + len(made), run.segment_frames, run.options.chunk_frames,
                         before[-1].last_pts if before else None, stop_segment=stop)
-    with plan:
-        color_pass(source, output, format_name, info, codec, plan, colorizer, options, store, resume, warn,
-                   StageClock(), on_frame)
-    return len(store.finished(first, stop))
-
-
-def output_frames(source: Path, output: Path, job: BatchJob) -> tuple[OutputCodec, VideoInfo]:
-    """The film's output codec and its frames, as remaster() works them out (each worker does)."""
-    return output_codec(probe_video(source), output, job.options)
+    with run.plan:
+        color_pass(run, resume, run.director(), on_frame)
+    return len(run.store.finished(first, stop))
 
 
 def split(frames: int, segment_frames: int, cuts: tuple[int, ...], piece_frames: int) -> list[Piece]:
@@ -123,14 +112,18 @@ class SplitFilm:
         self.error: str | None = None
         self.waiting: set[Piece] = set()  # pieces handed out or queued, not yet finished
         self.segments = 0  # segments the film has: known once its last piece is finished
-        self.format_name = ""
-        self.codec: OutputCodec | None = None  # these three once claimed
-        self.info: VideoInfo | None = None
+        self.kept_shots: tuple[int, ...] = ()  # as its scan found them
+        self.film: Film | None = None  # once claimed
         self._held = contextlib.ExitStack()
 
     @property
     def options(self) -> RemasterOptions:
         return self.job.options
+
+    @property
+    def format_name(self) -> str:
+        """The output's container, for the workers ("" until claimed)."""
+        return self.film.format_name if self.film else ""
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:  # each piece decodes the film up to it: tell its damage once
@@ -142,15 +135,13 @@ class SplitFilm:
             self.output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{self.output}: cannot create its folder ({exc.strerror or exc})") from None
-        checked, self.codec, self.info = self._held.enter_context(
-            claimed_output(self.source, self.output, probe_video(self.source), self.options))
-        self.format_name = checked.format_name
-        for message in checked.warnings:
+        self.film = self._held.enter_context(claimed_output(self.source, self.output, self.options))
+        for message in self.film.warnings:
             self.warn(message)
 
     def pieces(self, scan: FilmScan) -> list[Piece]:
         pieces = split(scan.frames, scan.segment_frames, scan.cuts, self.piece_frames)
-        self.waiting = set(pieces)
+        self.waiting, self.kept_shots = set(pieces), scan.kept_shots
         return pieces
 
     def finished(self, piece: Piece, segments: int) -> bool:
@@ -173,11 +164,10 @@ class SplitFilm:
         if len(segments) != self.segments:
             raise OutputError(f"{self.output}: cannot join it: {len(segments)} of its {self.segments} segments "
                               f"are in {store.folder}")
-        frames = join_segments(segments, self.info, self.output, codec=self.codec, force=self.options.run.force)
-        with store.load_plan() as plan:  # a batch has no direction: no model needed
-            kept = ShotDirector(plan, None, None, self.options.film.recolor_all).kept_shots()
-        if kept:  # as a one-process batch tells it (batch.color_item)
-            self.warn(kept_line(kept, self.source))
+        frames = join_segments(segments, self.film.info, self.output, codec=self.film.codec,
+                               force=self.options.run.force)
+        if self.kept_shots:  # as a one-process batch tells it (archive.color_item)
+            self.warn(kept_line(list(self.kept_shots), self.source))
         store.remove()
         return frames
 

@@ -26,14 +26,14 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from .batch import BatchItem, BatchJob, ItemResult, error_line
-from .errors import InputError, ModelError, VidcolorError
-from .exits import warn as print_warning
-from .media import probe_video
-from .options import RemasterOptions
-from .outputs import write_text
+from .archive import BatchItem, BatchJob, ItemResult, error_line, load_batch_colorizer
+from ..errors import InputError, ModelError, VidcolorError
+from ..exits import warn as print_warning
+from ..media import probe_video
+from ..options import RemasterOptions
+from ..outputs import write_text
 from .pieces import Piece, SplitFilm
-from .ray_worker import ColorWorker, Outcome, load_model
+from .ray_worker import ColorWorker, Outcome
 
 INSTALL = 'pip install "vidcolor[ray]"'
 WORKER_CPUS = 4  # CPU cores per worker where the cluster has no GPU
@@ -67,7 +67,7 @@ class RayExecutor:
     each worker its colorizer (default: the model the options name)."""
 
     def __init__(self, address: str | None = None, *, worker_cpus: int = WORKER_CPUS,
-                 split_frames: int = SPLIT_FRAMES, load: Callable[[RemasterOptions], object] = load_model):
+                 split_frames: int = SPLIT_FRAMES, load: Callable[[RemasterOptions], object] = load_batch_colorizer):
         self.address, self.worker_cpus, self.split_frames, self.load = address, worker_cpus, split_frames, load
         self.workers_started, self.startup_seconds = 0, 0.0  # the workers, and the time until all had their model
 

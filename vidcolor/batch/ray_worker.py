@@ -1,4 +1,4 @@
-"""What runs on each Ray worker of `vidcolor batch --ray` (ray_batch.py): `ColorWorker`, which the
+"""What runs on each Ray worker of `vidcolor batch --ray` (ray_executor.py): `ColorWorker`, which the
 driver makes a Ray actor. It loads the model once, at its first unit of work (and again after Ray
 restarts it), and colours one unit at a time: a whole item (batch.color_item), a long film's first
 pass (pieces.scan_film) or one of its pieces (pieces.color_piece). It never imports Ray itself.
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .batch import BatchItem, BatchJob, color_item, error_line
-from .errors import InputError, ModelError, OutputError, VidcolorError
-from .options import RemasterOptions
-from .outputs import write_text
+from .archive import BatchItem, BatchJob, color_item, error_line
+from ..errors import InputError, ModelError, OutputError, VidcolorError
+from ..model import ColorizerProtocol
+from ..options import RemasterOptions
+from ..outputs import write_text
 from .pieces import FilmScan, Piece, color_piece, scan_film
 
 
@@ -51,9 +52,9 @@ class Outcome:
 class ColorWorker:
     """A Ray actor: loads the model at its first unit (again after a restart) and keeps it."""
 
-    def __init__(self, load: Callable[[RemasterOptions], object], cpus: int | None):
+    def __init__(self, load: Callable[[RemasterOptions], ColorizerProtocol], cpus: int | None):
         self._load, self._colorizer, self.frames = load, None, 0
-        if cpus:  # the colour pass's other threads keep a core busy (model._share_cores)
+        if cpus:  # the colour pass's other threads keep a core busy (model.backend.share_cores)
             os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, cpus - 1)))
 
     def where(self) -> str:
@@ -67,7 +68,7 @@ class ColorWorker:
     def load(self, options: RemasterOptions) -> None:
         if self._colorizer is None:
             self._colorizer = self._load(options)
-            _ = self._colorizer.embedder  # now, so that its errors stop the batch at once
+            self._colorizer.prepare()  # now, so that its errors stop the batch at once
 
     def progress(self) -> int:
         return self.frames
@@ -98,9 +99,3 @@ class ColorWorker:
             raise
         except Exception as exc:  # noqa: BLE001 - as in color_item: one bad film must not end the batch
             return Outcome(None, error_line(job.src_dir / item.source, exc), tuple(warnings), self.frames)
-
-
-def load_model(options: RemasterOptions):
-    from .model import load_colorizer
-
-    return load_colorizer(options.model.weights, precision=options.model.precision)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 try:
     import tomllib
@@ -51,7 +52,7 @@ class Hint:
         """The colour's a*, b*."""
         import numpy as np
 
-        from .color import rgb_to_lab
+        from ..color import rgb_to_lab
 
         rgb = np.array([[[int(self.color[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8)
         a, b = rgb_to_lab(rgb)[0, 0, 1:]
@@ -129,6 +130,12 @@ def read_direction(path: str | Path) -> Direction:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not a TOML direction file ({exc})") from None
     return _direction(data, path)
+
+
+def direction_from_data(data: dict, path: str | Path) -> Direction:
+    """The direction in `data`, laid out as a parsed direction file is (the studio's edits come so),
+    checked as read_direction checks a file; `path`: the file it belongs to (references are from its folder)."""
+    return _direction(data, Path(path))
 
 
 def _direction(data: dict, path: Path) -> Direction:
@@ -253,12 +260,45 @@ shots = {count}
 """
 
 
-def direction_text(film: Path, frames: int, listing: list[tuple[int, float, float, str]], name: str) -> str:
+def direction_text(film: Path, frames: int, listing: list[tuple[int, float, float, str]], name: str,
+                   direction: Direction | None = None) -> str:
     """The file `vidcolor shots` writes: a guide, then every shot. listing: (first frame, start and end
-    in seconds, what it looks like) per shot, in order."""
+    in seconds, what it looks like) per shot, in order; direction: what is said, for the film and under
+    each shot (the studio saves so; read_direction reads it back the same)."""
+    direction = direction or Direction()
+    folder = direction.path.parent if direction.path is not None else film.parent  # references are from the file's
     text = _GUIDE.format(film=film.name, name=name, top=MAX_STRENGTH, film_string=json.dumps(film.name, ensure_ascii=False),
                          frames=frames, count=len(listing))
+    text += _said_lines(direction.film, folder)
     for number, (first, start, end, looks) in enumerate(listing, 1):
         text += (f"\n[[shot]]\nnumber = {number}\nfirst_frame = {first}\nstart = \"{timecode(start)}\"\n"
                  f"end = \"{timecode(end)}\"\n# looks like: {looks}\n")
+        text += _said_lines(direction.shots.get(number, ShotDirection()), folder)
     return text
+
+
+def said_table(direction: ShotDirection, folder: Path) -> dict:
+    """What `direction` says, as its entry in a direction file in `folder` reads (reference relative to it)."""
+    table = {}
+    for key in DIRECTIONS:
+        value = getattr(direction, key)
+        if key == "reference" and value is not None:
+            value = Path(os.path.relpath(value, folder)).as_posix()
+        elif key == "hints" and value is not None:
+            value = [{"x": hint.x, "y": hint.y, "color": hint.color} for hint in value]
+        if value is not None:
+            table[key] = value
+    return table
+
+
+def _said_lines(direction: ShotDirection, folder: Path) -> str:
+    """said_table as TOML lines (json.dumps writes TOML's strings, numbers and booleans alike)."""
+    lines = []
+    for key, value in said_table(direction, folder).items():
+        if key == "hints":
+            value = "[" + ", ".join(f'{{ x = {h["x"]!r}, y = {h["y"]!r}, color = "{h["color"]}" }}'
+                                    for h in value) + "]"
+        else:
+            value = json.dumps(value, ensure_ascii=False)
+        lines.append(f"{key} = {value}\n")
+    return "".join(lines)

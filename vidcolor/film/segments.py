@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import OutputError
-from .media import WRITE_ERRORS, OutputCodec, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
-from .outputs import atomic_path
-from .shotplan import ShotPlan
+from .. import __version__
+from ..errors import OutputError
+from ..media import WRITE_ERRORS, OutputCodec, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
+from ..outputs import atomic_path
+from .shot_plan import ShotPlan
 from .truecolor import ShotColor
 
 FINGERPRINT = "fingerprint.json"

@@ -1,4 +1,4 @@
-"""What the colour pass does with each shot: the user's direction (direction.py) and the shot's own
+"""What the colour pass does with each shot: the user's direction (direction_file.py) and the shot's own
 colour (truecolor.py) turned into a choice the stages act on, and hints followed through a shot.
 
 A shot is coloured by the model (with its reference's palette and its hints, if any), left as it
@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .direction import Direction, Hint
-from .errors import ModelError
-from .palette import DEFAULT_STRENGTH, Reference, palette_bins
+from .direction_file import Direction, Hint
+from ..errors import ModelError
+from ..model.palette import DEFAULT_STRENGTH, Reference, palette_bins
 
 COLOR, KEEP, GREY = "color", "keep", "grey"
 
@@ -32,10 +32,12 @@ class ShotChoice:
 class ShotDirector:
     """Each shot's ShotChoice, from the direction, the plan's colour measure and recolor_all."""
 
-    def __init__(self, plan, colorizer, direction: Direction | None = None, recolor_all: bool = False):
+    def __init__(self, plan, colorizer, direction: Direction | None = None, recolor_all: bool = False,
+                 references: dict[Path, Reference] | None = None):
         self.plan, self.direction, self.recolor_all = plan, direction or Direction(), recolor_all
         self._choices: dict[int, ShotChoice] = {}
-        self._references: dict[Path, Reference] = {}  # each photo read once, its prior per strength cached
+        # each photo read once, its prior per strength cached (`references`: a cache shared with other directors)
+        self._references: dict[Path, Reference] = {} if references is None else references
         said = [self.direction.film, *self.direction.shots.values()]
         self.bins = palette_bins(colorizer) if any(d.reference is not None for d in said) else None
         self.follows_hints = any(d.hints for d in said)

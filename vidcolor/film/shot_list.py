@@ -1,7 +1,7 @@
 """`vidcolor shots FILM`: a film's shots, found as the remaster finds them (shotplan.scan_shots, the
 same detector on the same small frames), as a contact sheet (each shot's first frame with its
 number and timecode; with `preview`, beside it as the remaster would colour it) and a direction
-file listing every shot for the user to edit (direction.py)."""
+file listing every shot for the user to edit (direction_file.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from typing import Callable
 
 import numpy as np
 
-from .color import lightness, merge_lab
-from .direction import Direction, direction_text, read_direction, timecode
-from .director import GREY, KEEP, ShotDirector
-from .media import probe_video
-from .options import DEFAULT_RENDER_SIZE, FILM_STYLE, check_style
-from .outputs import refuse_overwrite, shots_names, write_text
-from .sheets import captioned_sheet
-from .shotplan import EMBED_SHORT_SIDE, ShotPlan, scan_shots
-from .stills import colorize_lightness, placed_hints
+from ..color import lightness, merge_lab
+from .direction_file import Direction, direction_text, read_direction, timecode
+from .shot_director import GREY, KEEP, ShotDirector
+from ..media import probe_video
+from ..options import DEFAULT_RENDER_SIZE, FILM_STYLE, check_style
+from ..outputs import refuse_overwrite, shots_names, write_text
+from ..sheets import captioned_sheet
+from .shot_plan import EMBED_SHORT_SIDE, ShotPlan, scan_shots
+from ..model import ColorizerProtocol, colorizer_for
+from ..model.render import colorize_lightness, placed_hints
 
 
 @dataclass
@@ -46,7 +47,8 @@ class ShotsResult:
 
 
 def list_shots(source: str | Path, out_dir: str | Path | None = None, *, preview: bool = False,
-               direction: str | Path | Direction | None = None, recolor_all: bool = False, colorizer=None,
+               direction: str | Path | Direction | None = None, recolor_all: bool = False,
+               colorizer: ColorizerProtocol | None = None,
                weights: str | Path | None = None, precision: str = "auto", render_size: int = DEFAULT_RENDER_SIZE,
                force: bool = False, on_warning: Callable[[str], None] | None = None,
                style: str | None = None) -> ShotsResult:
@@ -70,12 +72,8 @@ def list_shots(source: str | Path, out_dir: str | Path | None = None, *, preview
             refuse_overwrite(path, force)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    if preview and colorizer is None:
-        from .model import load_colorizer
-
-        colorizer = load_colorizer(weights, precision=precision, style=style)
     if preview:
-        colorizer = colorizer.styled(style)
+        colorizer = colorizer_for(style, colorizer, weights, precision)
     shots = list(scan_shots(source, info, colorizer if preview else None, on_warning=on_warning,
                             first_picture=lambda small: small.rgb(EMBED_SHORT_SIDE)))
     found = [ShotListing(k, s.start, s.end, s.seconds, s.end_seconds, s.color.describe(), s.color.is_color)
@@ -93,7 +91,7 @@ def list_shots(source: str | Path, out_dir: str | Path | None = None, *, preview
     return ShotsResult(source, sheet, listing, found)
 
 
-def _previewed(shot, choice, colorizer, render_size: int) -> np.ndarray:
+def _previewed(shot, choice, colorizer: ColorizerProtocol, render_size: int) -> np.ndarray:
     """The shot's first frame as the remaster colours it (a key frame, before smoothing)."""
     if choice.mode == KEEP:
         return shot.first

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .color import grey_from_lightness, grey_to_lightness_table
-from .media import SmallFrame, VideoInfo, decode_small_frames
-from .shots import CutDetector, ShotSampler
-from .streams import StageClock, background
+from ..color import grey_from_lightness, grey_to_lightness_table
+from ..media import SmallFrame, VideoInfo, decode_small_frames
+from .cuts import CutDetector, ShotSampler
+from ..threads import StageClock, background
 from .truecolor import SAMPLE_EVERY, SAMPLE_SIDE, ChromaMeter, ShotColor
 
 EMBED_SHORT_SIDE = 224

@@ -5,7 +5,7 @@ decode (media) -> `ColorStage` (each shot's direction; the model, on key frames)
 
 Each stage has one interface: push(item) returns the items it has finished (possibly none,
 possibly several), and flush() returns the rest at the end. They know nothing of threads:
-pipeline.py wires them together, each in its own thread, with bounded queues.
+remaster.py wires them together, each in its own thread, with bounded queues.
 
 An interlaced film's frames hold two moments, one per field, so its pictures are its fields (in
 the order they are shown): the model colours both fields of a key frame, each at the frame's
@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from . import hints, render
-from .color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
-from .director import COLOR, KEEP, HintFollower, ShotDirector
-from .media import VideoInfo, YuvFrame, first_field
-from .streams import StageClock
+from ..model import hints, render
+from ..color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
+from .shot_director import COLOR, KEEP, HintFollower, ShotDirector
+from ..media import VideoInfo, YuvFrame, first_field
+from ..threads import StageClock
 from .temporal import TemporalSmoother
+
+if TYPE_CHECKING:
+    from .run import FilmRun
 
 
 @dataclass
@@ -43,18 +47,18 @@ class Colored:
 
 
 class ColorStage:
-    """Applies each shot's direction (director.py) and runs the model on the key frames of the shots
+    """Applies each shot's direction (shot_director.py) and runs the model on the key frames of the shots
     it colours, in batches, with their reference's palette and their hints; the frames between go on
     with no a*b* (the smoothing stage fills them). Frames before `first_frame` (a resumed run's
     warm-up reaches back no further) only carry hints along, where their shot has any."""
 
-    def __init__(self, info: VideoInfo, plan, colorizer, render_size: int, key_interval: int, chunk: int,
-                 clock: StageClock, director: ShotDirector, first_frame: int = 0):
-        self.plan, self.colorizer, self.key_interval, self.chunk, self.clock = plan, colorizer, key_interval, chunk, clock
-        self.director = director
+    def __init__(self, run: FilmRun, director: ShotDirector, first_frame: int = 0):
+        info, options = run.film.info, run.options
+        self.plan, self.colorizer, self.clock, self.director = run.plan, run.colorizer, run.clock, director
+        self.key_interval, self.chunk = options.film.key_interval, options.chunk_frames
         self.first_frame, self.follower = first_frame, HintFollower()
         self.table = grey_to_lightness_table(info.full_range, info.bit_depth)  # indexed by the frame's own codes
-        self.h, self.w = render.model_size(info.height, info.width, render_size, colorizer)
+        self.h, self.w = render.model_size(info.height, info.width, options.model.render_size, run.colorizer)
         self.pending: list[tuple[YuvFrame, int, np.ndarray, str, list]] = []  # frame, shot, light, mode, hints
         first = first_field(info.field_order)
         self.fields = None if first is None else (first, 1 - first)  # the rows of each picture, as shown

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .color import rgb_to_lab
+from ..color import rgb_to_lab
 
 SAMPLE_EVERY = 4  # frames of a shot between the ones measured
 SAMPLE_SIDE = 64  # short side at which they are measured

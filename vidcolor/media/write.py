@@ -23,7 +23,7 @@ import av
 import numpy as np
 
 from ..errors import OutputError
-from ..outputs import partial_path, refuse_overwrite
+from ..outputs import check_folder, partial_path, refuse_overwrite
 from . import streams
 from .codecs import OutputCodec
 from .encode import VideoEncoder
@@ -45,18 +45,15 @@ class OutputCheck:
 
 
 def check_output(source: VideoInfo, dest: Path, force: bool = False) -> OutputCheck:
-    """Whether `dest` can be written now, and what it can carry of the source: one-line
-    OutputError if not. Opens no encoder and no input, and writes nothing."""
+    """Everything a film's output must pass before any work, in one place: not the input
+    (source.path, by any name), not a folder, not there unless `force`, its folder there and
+    writable, a container type PyAV writes, and able to carry the source's sound untouched.
+    One-line OutputError if not; else what it will carry of the source (the streams it cannot
+    carry, and any other video streams, as warnings). Opens no encoder and no input, and writes
+    nothing. Whether the container holds the video codec is choose_codec's to say (codecs.py)."""
     dest = Path(dest)
-    refuse_overwrite(dest, force)
-    parent = dest.parent
-    if not parent.is_dir():
-        what = "does not exist" if not parent.exists() else "is not a directory"
-        raise OutputError(f"{dest}: cannot write (folder {parent} {what})")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{dest}: cannot write (folder {parent} is not writable)")
-    if dest.exists() and source.path.exists() and os.path.samefile(dest, source.path):
-        raise OutputError(f"{dest}: is the input file, choose another output name")
+    refuse_overwrite(dest, force, source.path)
+    check_folder(dest)
     try:
         container = av.open(str(partial_path(dest)), mode="w")  # nothing is written until encoding starts
     except (ValueError, av.FFmpegError, OSError) as e:
@@ -89,10 +86,12 @@ class _FilmFile:
 
     Copies the source's side streams untouched (sound and subtitle packets interleaved with the
     video that the subclass adds) and its tags and chapters; `warnings` names the streams the
-    output does not carry.
+    output does not carry. checked: the check_output this output passed already (a film checks
+    its output once, before any work, and holds its lock since); None: it is checked now.
     """
 
-    def __init__(self, source: VideoInfo, dest: Path, *, force: bool = False, copy_audio: bool = True):
+    def __init__(self, source: VideoInfo, dest: Path, *, force: bool = False, copy_audio: bool = True,
+                 checked: OutputCheck | None = None):
         self.source = source
         self.dest = dest = Path(dest)
         self._lock = threading.RLock()  # write() may run in an encoder thread, abort() in another
@@ -100,7 +99,7 @@ class _FilmFile:
         self._done = self._started = False
         self._copy_map: dict = {}  # input stream index -> output stream
         self._covers: list = []  # cover pictures to mux once the file is started
-        check = check_output(source, dest, force)
+        check = checked if checked is not None else check_output(source, dest, force)
         self.warnings = list(check.warnings)
         self.temp = partial_path(dest)  # the real suffix last: the muxer picks the container from it
         try:
@@ -280,9 +279,10 @@ class VideoWriter(_FilmFile):
     coded with `codec` (default: H.264 at the frames' depth and subsampling)."""
 
     def __init__(self, source: VideoInfo, dest: Path, *, crf: int = 18, preset: str = "veryfast",
-                 codec: OutputCodec | None = None, force: bool = False, copy_audio: bool = True):
+                 codec: OutputCodec | None = None, force: bool = False, copy_audio: bool = True,
+                 checked: OutputCheck | None = None):
         self._settings = {"crf": crf, "preset": preset, "codec": codec}
-        super().__init__(source, dest, force=force, copy_audio=copy_audio)
+        super().__init__(source, dest, force=force, copy_audio=copy_audio, checked=checked)
 
     def _add_video(self) -> VideoEncoder:
         return VideoEncoder(self.source, self._out.format.name, self.dest, **self._settings)
@@ -301,9 +301,9 @@ class PacketRemuxer(_FilmFile):
     header `extradata` given here) in, a film with the source's sound and subtitles out."""
 
     def __init__(self, source: VideoInfo, dest: Path, *, extradata: bytes | None, codec: OutputCodec | None = None,
-                 force: bool = False):
+                 force: bool = False, checked: OutputCheck | None = None):
         self._extradata, self._codec = extradata, codec
-        super().__init__(source, dest, force=force)
+        super().__init__(source, dest, force=force, checked=checked)
 
     def _add_video(self) -> VideoEncoder:
         # Set up as the segments' encoders were (time base, size, flags, tags); it never encodes,

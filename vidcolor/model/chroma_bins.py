@@ -1,4 +1,4 @@
-"""Colour as classification: quantised a*b* bins and class rebalancing (decoding: model.Colorizer).
+"""Colour as classification: quantised a*b* bins and class rebalancing (decoding: heads.py).
 
 After Zhang, Isola & Efros (2016): the a*b* plane is cut into cells of 10x10
 and only the cells that some sRGB colour reaches are kept (261 here; Zhang et al. count
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .color import rgb_to_lab
+from ..color import rgb_to_lab
 
 GRID = 10.0
 SOFT_SIGMA = 5.0

@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError, VidcolorWarning
-from .outputs import atomic_path
+from ..errors import ModelError, VidcolorWarning
+from ..outputs import atomic_path
 
 EMBEDDING_SIZE = 1000
 
@@ -101,7 +101,7 @@ class Embedder:
 
 
 def load_embedder(name: str, weights: str | Path | None = None) -> Embedder:
-    from .model import import_keras
+    from .backend import import_keras
 
     import_keras()
     if name == "efficientnet_lite0":
@@ -196,7 +196,7 @@ def lite0_trunk(x, state: dict[str, np.ndarray], dtype=None):
     from keras import layers
 
     assigned: list[tuple] = []
-    x = _conv_bn(x, state, "_conv_stem.weight", "_bn0", assigned, 2, dtype=dtype)
+    x = _conv_bn(x, state, "_conv_stem.weight", "_bn0", assigned, stride=2, dtype=dtype)
     taps, block = [], 0
     for repeats, first_stride in _LITE0_STAGES:
         for r in range(repeats):
@@ -207,7 +207,7 @@ def lite0_trunk(x, state: dict[str, np.ndarray], dtype=None):
             skip = x
             if f"{p}._expand_conv.weight" in state:
                 x = _conv_bn(x, state, f"{p}._expand_conv.weight", f"{p}._bn0", assigned, dtype=dtype)
-            x = _conv_bn(x, state, f"{p}._depthwise_conv.weight", f"{p}._bn1", assigned, stride, dtype=dtype)
+            x = _conv_bn(x, state, f"{p}._depthwise_conv.weight", f"{p}._bn1", assigned, stride=stride, dtype=dtype)
             x = _conv_bn(x, state, f"{p}._project_conv.weight", f"{p}._bn2", assigned, act=False, dtype=dtype)
             if stride == 1 and skip.shape[-1] == x.shape[-1]:
                 x = layers.Add(dtype=dtype)([skip, x])
@@ -222,7 +222,7 @@ def assign_weights(assigned: list[tuple], state: dict) -> None:
             layer.set_weights(values)
 
 
-def _conv_bn(x, state, key, prefix, assigned, stride=1, act=True, dtype=None):
+def _conv_bn(x, state, key, prefix, assigned, *, stride=1, act=True, dtype=None):
     """A PyTorch conv + batch norm pair as one Keras convolution with the norm folded in."""
     from keras import layers
 

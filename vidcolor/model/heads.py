@@ -6,9 +6,9 @@ prior (log-weights on the bins), divided by the temperature, softmax over the bi
 colour. Each predictor is a function (inputs, prior or None) -> a*b* (B, h, w, 2) in Lab units,
 traced once per kind of input by TensorFlow.
 
-The lite0_unet colours fastest (lite0_predictor): its body runs as unet.build(colouring=True) lays it
-out, in the plain dtype policy of its precision (mixed precision casts every kernel on every call),
-without the hint input when no hints are given; the temperature and the prior correction are folded
+The lite0_unet colours fastest (Lite0Predictor): its body runs as lite0_unet.build(colouring=True)
+lays it out, in the plain dtype policy of its precision (mixed precision casts every kernel on every
+call), without the hint input when no hints are given; the temperature and the prior correction are folded
 into the logits' kernel and bias, and on a CPU the logits and their decoding run one picture at a
 time, so that the (h, w, bins) arrays stay in the cache. On 224x320 frames in batches of 8 with one
 CPU thread (bench/bench_model.py, a 2-core AMX machine) this took bfloat16 inference from 15.3 to 10.3
@@ -23,12 +23,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .color import AB_SCALE
-
-
-def plain_policy(policy: str) -> str:
-    """The dtype policy that computes like `policy`, its variables in the compute dtype."""
-    return {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(policy, policy)
+from ..color import AB_SCALE
+from .backend import gpus
 
 
 def _correction(config) -> np.ndarray | float:
@@ -118,16 +114,16 @@ _PIECES = 8
 
 class Lite0Predictor:
     """predict(inputs, prior) for a trained lite0_unet (see the module's notes); the same colours as
-    predictor(model, ...) within float rounding (tests/test_model.py holds them to it)."""
+    predictor(model, ...) within float rounding (tests/test_model.py holds them to it).
 
-    def __init__(self, model, config, factor: int):
+    body(hint_input): the model's body laid out to colour with, with or without the hint input, its
+    output the features the logits are computed from (lite0_unet.colouring_model)."""
+
+    def __init__(self, model, config, factor: int, body):
         import keras
 
-        from .model import gpus
-        from .unet import colouring_model
-
-        self._features = {False: _frozen(colouring_model(model, config, hint_input=False))}
-        self._build_hinted = lambda: _frozen(colouring_model(model, config, hint_input=True))
+        self._features = {False: _frozen(body(False))}
+        self._build_hinted = lambda: _frozen(body(True))
         kernel, bias = model.get_layer("ab_logits").get_weights()
         self._kernel = (kernel[0, 0] / config.temperature).astype(np.float32)
         self._bias = ((bias + _correction(config)) / config.temperature).astype(np.float32)

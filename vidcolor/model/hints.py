@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .color import scale_ab
+from ..color import scale_ab
 
 
 def empty(height: int, width: int) -> np.ndarray:

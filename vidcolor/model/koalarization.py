@@ -2,9 +2,9 @@
 
 Encoder (L* -> H/8 x W/8 x 256), fusion with a 1000-d ImageNet embedding tiled
 over the grid, decoder up to H/2 x W/2. The paper's last nearest x2 upsampling
-is left to the pipeline's edge-aware upsampler, which goes from H/2 straight to
+is left to the render step's edge-aware upsampler, which goes from H/2 straight to
 full resolution guided by the original lightness. Kept buildable and trainable
-(`vidcolor train --arch koalarization`); the shipped model is `unet.py`'s.
+(`vidcolor train --arch koalarization`); the shipped model is `lite0_unet.py`'s.
 
 Two output heads share that body:
 - ``regression``: tanh a*b* scaled to [-1, 1], trained with MSE (the paper);
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import keras
 import numpy as np
-from keras import layers
 
+from .backend import dtype_policy_of
+
+INPUT_MULTIPLE = 8  # three stride-2 convolutions
 OUTPUT_STRIDE = LOGIT_STRIDE = 2
 
 
@@ -29,6 +30,10 @@ def build(config, precision: str = "float32"):
     `precision` is a Keras dtype policy ('float32', 'mixed_bfloat16', ...); the
     output layer always computes in float32.
     """
+    import keras
+    from keras import layers
+
+    from .layers import TileEmbedding
 
     def conv(x, filters, stride=1, kernel=3, name=None):
         if not config.batch_norm:  # the paper's plain form
@@ -63,22 +68,6 @@ def build(config, precision: str = "float32"):
     return keras.Model([light, embedding], out, name=f"koalarization_{config.head}")
 
 
-def inference_model(model, config):
-    """The model to colour with: batch normalisation folded in, where it has any."""
-    if not config.batch_norm:
-        return model
-    from .model import dtype_policy_of
-
-    return fold_batch_norm(model, config, dtype_policy_of(model))
-
-
-def predictor(model, config):
-    """Colorizer's predict(inputs, prior) on the inference model: decode.predictor."""
-    from .decode import predictor as head_predictor
-
-    return head_predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE)
-
-
 def fold_batch_norm(model, config, precision: str = "float32"):
     """The same function as `model` without its BatchNormalization layers, for inference.
 
@@ -86,6 +75,8 @@ def fold_batch_norm(model, config, precision: str = "float32"):
     (w * g / sqrt(v + eps), b - m * g / sqrt(v + eps)), which makes the model as fast
     as the plain stack: BN layers cost about 60% more time on CPU.
     """
+    from keras import layers
+
     plain = build(replace(config, batch_norm=False), precision)
     convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
     norms = {id(conv): _next_norm(model, conv) for conv in convs}
@@ -104,17 +95,34 @@ def fold_batch_norm(model, config, precision: str = "float32"):
 
 def _next_norm(model, conv):
     """The BatchNormalization layer fed by `conv`, if any."""
+    from keras import layers
+
     for node in conv._outbound_nodes:
         if isinstance(node.operation, layers.BatchNormalization):
             return node.operation
     return None
 
 
-class TileEmbedding(keras.layers.Layer):
-    """Repeat a (B, D) embedding over the spatial grid of a (B, h, w, C) feature map."""
+class Koalarization:
+    """This architecture's entry in the registry (registry.Architecture)."""
 
-    def call(self, inputs):
-        features, embedding = inputs
-        shape = keras.ops.shape(features)
-        tiled = keras.ops.reshape(embedding, (shape[0], 1, 1, -1))
-        return keras.ops.broadcast_to(tiled, (shape[0], shape[1], shape[2], keras.ops.shape(embedding)[-1]))
+    name = "koalarization"
+    input_multiple = INPUT_MULTIPLE
+    output_stride = OUTPUT_STRIDE
+    logit_stride = LOGIT_STRIDE
+
+    def problem(self, head: str, embedder: str) -> str | None:
+        return None  # either head, on either embedder
+
+    def build(self, config, precision: str = "float32", **options):
+        return build(config, precision, **options)
+
+    def inference_model(self, model, config):
+        """The model to colour with: batch normalisation folded in, where it has any."""
+        return fold_batch_norm(model, config, dtype_policy_of(model)) if config.batch_norm else model
+
+    def predictor(self, model, config):
+        """Colorizer's predict(inputs, prior) on the inference model: heads.predictor."""
+        from .heads import predictor
+
+        return predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE)

@@ -6,7 +6,7 @@ Fusion (the paper's): the per-shot 1000-d embedding tiled over the stride-32 gri
 concatenated with the deepest features, 1x1 convolution. Decoder: U-Net steps up to
 stride 4, each taking the encoder's features of its size (skip connections) and the
 hint channels pooled to its size. Head: logits over a*b* bins at stride 4 (colour is
-low-frequency; the Colorizer upsamples the decoded a*b* to stride 2, and the pipeline's
+low-frequency; the Colorizer upsamples the decoded a*b* to stride 2, and the render step's
 guided upsampler takes it to full size along the lightness' edges).
 
 Hints (Zhang et al. 2017): three channels beside the lightness, a*/128, b*/128 and a
@@ -17,14 +17,11 @@ from __future__ import annotations
 
 from functools import partial
 
-import keras
-from keras import layers
+from .backend import dtype_policy_of, plain_policy
 
-from .koalarization import TileEmbedding
-
+INPUT_MULTIPLE = 32  # the encoder's deepest stride
 OUTPUT_STRIDE = 2  # what Colorizer.predict_ab returns: the logits' a*b*, upsampled x2 bilinear
-LOGIT_STRIDE = 4  # input sides: multiples of 32 (model.INPUT_MULTIPLES), the encoder's deepest stride
-HINT_CHANNELS = 3
+LOGIT_STRIDE = 4
 # decoder widths at strides 32, 16, 8, 4
 _WIDTHS = (192, 128, 96, 64)
 _UPSAMPLING = "nearest"
@@ -45,7 +42,11 @@ def build(config, precision: str = "float32", encoder_state: dict | None = None,
     channels are one broadcast, not a concatenation, and each upsampling is one resize op. Without
     hint_input it takes no hints: zeros take their place, which is what colouring without hints is.
     """
+    import keras
+    from keras import layers
+
     from .embedders import assign_weights, lite0_shapes, lite0_trunk
+    from .layers import HINT_CHANNELS, HintPyramid, NearestTwice, NoHints, ThreeChannels, TileEmbedding
 
     light = keras.Input((None, None, 1), name="lightness")
     embedding = keras.Input((config.embedding_size,), name="embedding")
@@ -80,18 +81,6 @@ def build(config, precision: str = "float32", encoder_state: dict | None = None,
     return keras.Model(inputs, out, name="lite0_unet")
 
 
-def inference_model(model, config):
-    """The model to colour with: as trained (its batch normalisation is folded already)."""
-    return model
-
-
-def predictor(model, config):
-    """Colorizer's predict(inputs, prior): decode.Lite0Predictor."""
-    from .decode import Lite0Predictor
-
-    return Lite0Predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE)
-
-
 # Lite0's stem and first three blocks (strides 2 and 4) hold 9 convolutions: they stay frozen when the
 # encoder is fine-tuned. They see edges and textures, which colour needs no new version of, and on a
 # CPU their backward pass (large depthwise convolutions) cost most of a fine-tuning step.
@@ -100,6 +89,8 @@ _EARLY_CONVOLUTIONS = 9
 
 def set_encoder_trainable(model, trainable: bool) -> None:
     """Freeze the whole encoder, or let all but its early stages learn."""
+    from keras import layers
+
     encoder = model.get_layer("encoder")
     encoder.trainable = trainable
     if trainable:
@@ -109,73 +100,16 @@ def set_encoder_trainable(model, trainable: bool) -> None:
 
 
 def _conv(x, filters, precision, kernel=3, name=None):
+    from keras import layers
+
     return layers.Conv2D(filters, kernel, padding="same", activation="relu", kernel_initializer="he_normal",
                          name=name, dtype=precision)(x)
-
-
-class HintPyramid(keras.layers.Layer):
-    """Hints at strides 2, 4, ... : in each cell the mean colour of the hints inside it (x4, so that
-    it weighs like the features beside it) and whether any hint is there. Plain average pooling
-    would shrink a small hint to nothing by the deeper levels."""
-
-    def __init__(self, levels: int, **kwargs):
-        super().__init__(**kwargs)
-        self.levels = levels
-
-    def call(self, hints):
-        ops = keras.ops
-        ab_mask, share, any_hint = hints[..., :2], hints[..., 2:], hints[..., 2:]
-        out = []
-        for _ in range(self.levels):
-            ab_mask = ops.average_pool(ab_mask, 2, 2)
-            share = ops.average_pool(share, 2, 2)  # the share of the cell that hints cover
-            any_hint = ops.max_pool(any_hint, 2, 2)
-            out.append(ops.concatenate([4.0 * ab_mask / ops.maximum(share, 1e-4), any_hint], axis=-1))
-        return out
-
-
-class NoHints(keras.layers.Layer):
-    """What HintPyramid makes of hints that are all zeros (zeros at strides 2, 4, ...), from the
-    lightness' shape alone: colouring without hints skips reading and pooling a full-size input."""
-
-    def __init__(self, levels: int, **kwargs):
-        super().__init__(**kwargs)
-        self.levels = levels
-
-    def call(self, light):
-        shape = keras.ops.shape(light)
-        return [keras.ops.zeros((shape[0], shape[1] // 2**k, shape[2] // 2**k, HINT_CHANNELS), self.compute_dtype)
-                for k in range(1, self.levels + 1)]
-
-
-class ThreeChannels(keras.layers.Layer):
-    """Concatenate()([x, x, x]) of a one-channel x, as one broadcast (on a CPU the concatenation
-    took as long as the convolution after it)."""
-
-    def call(self, inputs):
-        shape = keras.ops.shape(inputs[0])
-        return keras.ops.broadcast_to(inputs[0], (shape[0], shape[1], shape[2], len(inputs)))
-
-
-class NearestTwice(keras.layers.Layer):
-    """UpSampling2D(2, "nearest") as one resize op where the backend has one (UpSampling2D repeats
-    rows, then columns)."""
-
-    def call(self, x):
-        if keras.backend.backend() != "tensorflow":
-            return keras.ops.repeat(keras.ops.repeat(x, 2, axis=1), 2, axis=2)
-        import tensorflow as tf
-
-        return tf.image.resize(x, tf.shape(x)[1:3] * 2, method="nearest")
 
 
 def colouring_model(model, config, hint_input: bool = True):
     """A trained lite0_unet's body laid out to colour with (build(colouring=True)), its weights copied
     into the plain dtype policy of the precision it computes in: (lightness, embedding[, hints]) ->
-    the features its logits are computed from (decode.Lite0Predictor)."""
-    from .decode import plain_policy
-    from .model import dtype_policy_of
-
+    the features its logits are computed from (heads.Lite0Predictor)."""
     colouring = build(config, plain_policy(dtype_policy_of(model)), colouring=True, hint_input=hint_input,
                       encoder_precision=plain_policy(dtype_policy_of(model.get_layer("encoder"))))
     sources = [layer for layer in _weighted_layers(model) if layer.name != "ab_logits"]
@@ -185,8 +119,38 @@ def colouring_model(model, config, hint_input: bool = True):
 
 
 def _weighted_layers(model):
+    import keras
+
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             yield from _weighted_layers(layer)
         elif layer.weights:
             yield layer
+
+
+class Lite0Unet:
+    """This architecture's entry in the registry (registry.Architecture)."""
+
+    name = "lite0_unet"
+    input_multiple = INPUT_MULTIPLE
+    output_stride = OUTPUT_STRIDE
+    logit_stride = LOGIT_STRIDE
+
+    def problem(self, head: str, embedder: str) -> str | None:
+        if head != "classification" or embedder != "efficientnet_lite0":
+            return "takes --head classification and --embedder efficientnet_lite0"
+        return None
+
+    def build(self, config, precision: str = "float32", **options):
+        return build(config, precision, **options)
+
+    def inference_model(self, model, config):
+        """The model to colour with: as trained (its batch normalisation is folded already)."""
+        return model
+
+    def predictor(self, model, config):
+        """Colorizer's predict(inputs, prior): heads.Lite0Predictor, on this model's body laid out to colour with."""
+        from .heads import Lite0Predictor
+
+        return Lite0Predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE,
+                              body=lambda hint_input: colouring_model(model, config, hint_input))

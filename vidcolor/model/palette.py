@@ -5,7 +5,7 @@ photo whose colours a shot or a still should take) becomes a distribution over t
 pixels' a*b* counted per bin, smoothed over the a*b* plane and mixed with a little of the uniform
 distribution (so a colour the reference lacks is made rare, never impossible). Decoding multiplies
 each pixel's distribution by that palette raised to a strength and renormalises
-(model.Colorizer.predict_ab's `prior`, as log-weights): objects still take colours that fit them,
+(Colorizer.predict_ab's `prior`, as log-weights): objects still take colours that fit them,
 but from the reference's palette.
 """
 
@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from .chroma_bins import nearest_bin, smoothed_distribution
-from .color import rgb_to_lab
-from .errors import InputError, ModelError
-from .images import read_image
+from ..color import rgb_to_lab
+from ..errors import InputError, ModelError
+from ..images import read_image
 
 DEFAULT_STRENGTH = 1.0
 UNIFORM_SHARE = 0.05  # of the uniform distribution mixed in: colours the reference lacks stay possible

@@ -7,10 +7,14 @@ both sides multiples of what the model needs; the model answers at 1/output_stri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
-from .color import guided_upsample, working_size
+from ..color import grey_from_lightness, guided_upsample, working_size
+from ..options import DEFAULT_RENDER_SIZE
+from .hints import user_hints
 
 
 def model_size(height: int, width: int, render_size: int, colorizer) -> tuple[int, int]:
@@ -44,3 +48,29 @@ def predict(colorizer, lights: np.ndarray, embeddings: np.ndarray, hints: np.nda
 def upsample_ab(ab: np.ndarray, light: np.ndarray) -> np.ndarray:
     """Predicted a*b* (h, w, 2) -> (H, W, 2), edges snapped to the full-resolution L* (H, W)."""
     return guided_upsample(ab, np.asarray(light, np.float32) / 100.0)
+
+
+def colorize_lightness(colorizer, light: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE,
+                       hints: np.ndarray | None = None, prior: np.ndarray | None = None,
+                       embedding: np.ndarray | None = None) -> np.ndarray:
+    """Full-resolution L* (H, W) -> full-resolution a*b* (H, W, 2).
+
+    hints: optional (h, w, 3) a*, b* and mask at the working size (model_size); prior: optional
+    (Q,) palette log-weights (palette.py); embedding: the picture's own unless given (a film's shot's).
+    """
+    size = model_size(*light.shape, render_size, colorizer)
+    small = shrink(light, size)
+    if embedding is None:
+        embedding = colorizer.embed(grey_from_lightness(light))
+    embedding = np.asarray(embedding).reshape(1, -1)
+    ab_small = predict(colorizer, small[None], embedding, None if hints is None else hints[None],
+                              None if prior is None else prior[None])[0]
+    return upsample_ab(ab_small, light)
+
+
+def placed_hints(colorizer, shape: tuple[int, int], render_size: int, hints: Sequence) -> np.ndarray | None:
+    """Hints as the model takes them at the working size of a picture of `shape` (None for none)."""
+    if not hints:
+        return None
+    height, width = model_size(*shape, render_size, colorizer)
+    return user_hints(height, width, [(hint.x, hint.y, hint.ab) for hint in hints])

@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from . import augment, chroma_bins, hints
-from .color import grey_from_lightness, lightness, rgb_to_lab, scale_lightness
-from .errors import InputError
-from .images import list_images, read_image
-from .outputs import atomic_path, write_text
+from . import augment
+from ..model import chroma_bins, hints
+from ..color import grey_from_lightness, lightness, rgb_to_lab, scale_lightness
+from ..errors import InputError
+from ..images import list_images, read_image
+from ..outputs import atomic_path, write_text
 
 
 @dataclass
@@ -72,7 +73,7 @@ class ImageSet:
         return values
 
     def _embed_all(self, embedder_name: str) -> np.ndarray:
-        from .embedders import load_embedder
+        from ..model.embedders import load_embedder
 
         embedder = load_embedder(embedder_name)
         rows, chunk = [], 32

@@ -9,13 +9,14 @@ import numpy as np
 from tqdm import tqdm
 
 from . import metrics
-from .color import lightness, merge_lab
-from .errors import InputError
-from .images import list_images, read_image
-from .options import FILM_STYLE, STILL_STYLE, check_style
-from .outputs import write_text
-from .sheets import contact_sheet
-from .stills import DEFAULT_RENDER_SIZE, colorize_array
+from ..color import lightness, merge_lab
+from ..errors import InputError
+from ..images import list_images, read_image
+from ..model import ColorizerProtocol, colorizer_for
+from ..options import FILM_STYLE, STILL_STYLE, check_style
+from ..outputs import write_text
+from ..sheets import contact_sheet
+from ..stills import DEFAULT_RENDER_SIZE, colorize_array
 
 
 def grey_version(rgb: np.ndarray) -> np.ndarray:
@@ -24,8 +25,8 @@ def grey_version(rgb: np.ndarray) -> np.ndarray:
     return merge_lab(light, np.zeros(light.shape + (2,), np.float32))
 
 
-def evaluate_images(colorizer, truths, *, sheet: Path | None = None, render_size: int = DEFAULT_RENDER_SIZE,
-                    progress: bool = True, sheet_rows: int = 24) -> dict:
+def evaluate_images(colorizer: ColorizerProtocol, truths, *, sheet: Path | None = None,
+                    render_size: int = DEFAULT_RENDER_SIZE, progress: bool = True, sheet_rows: int = 24) -> dict:
     """Scores of the colorizer and of the grey baseline on colour images (RGB uint8)."""
     predicted, baseline, rows = [], [], []
     for truth in tqdm(truths, desc="evaluating", unit="img", disable=not progress):
@@ -48,9 +49,10 @@ def write_report(report: dict, path: Path) -> Path:
     return write_text(path, json.dumps(report, indent=1, default=float))
 
 
-def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | None = None, limit: int | None = None,
-                  render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, precision: str = "auto",
-                  progress: bool = True, style: str | None = None) -> dict:
+def evaluate_path(source: Path, *, weights=None, colorizer: ColorizerProtocol | None = None,
+                  sheet: Path | None = None, limit: int | None = None, render_size: int = DEFAULT_RENDER_SIZE,
+                  key_interval: int | None = None, precision: str = "auto", progress: bool = True,
+                  style: str | None = None) -> dict:
     """`vidcolor evaluate`: a folder of colour photos, or a colour video (key_interval: see RemasterOptions).
     style: options.STYLES; default each medium's own (vivid for photos, muted for films)."""
     check_style(style)
@@ -58,13 +60,10 @@ def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | N
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     style = style or (STILL_STYLE if source.is_dir() else FILM_STYLE)
-    if colorizer is None:
-        from .model import load_colorizer
-
-        colorizer = load_colorizer(weights, precision=precision, style=style)
+    colorizer = colorizer_for(style, colorizer, weights, precision)
     if source.is_dir():
         truths = [read_image(f) for f in list_images(source, limit)]
-        report = evaluate_images(colorizer.styled(style), truths, sheet=sheet, render_size=render_size,
+        report = evaluate_images(colorizer, truths, sheet=sheet, render_size=render_size,
                                  progress=progress)
     else:
         report = evaluate_video(colorizer, source, sheet=sheet, limit=limit or 250, render_size=render_size,
@@ -76,17 +75,17 @@ def evaluate_path(source: Path, *, weights=None, colorizer=None, sheet: Path | N
     return report
 
 
-def evaluate_video(colorizer, source: Path, *, sheet: Path | None = None, limit: int = 250,
+def evaluate_video(colorizer: ColorizerProtocol, source: Path, *, sheet: Path | None = None, limit: int = 250,
                    render_size: int = DEFAULT_RENDER_SIZE, key_interval: int | None = None, progress: bool = True,
                    style: str | None = None) -> dict:
     """Grey the first `limit` frames of a colour video, remaster them (in `style`, default the films'),
     and score frames and steadiness."""
     import tempfile
 
-    from .color import yuv_to_rgb
-    from .media import VideoWriter, decode_frames, probe_video
-    from .options import KEY_INTERVAL, RemasterOptions
-    from .pipeline import remaster
+    from ..color import yuv_to_rgb
+    from ..media import VideoWriter, decode_frames, probe_video
+    from ..options import KEY_INTERVAL, RemasterOptions
+    from ..film.remaster import remaster
 
     info = probe_video(source)
     truths, greys, predictions = [], [], []

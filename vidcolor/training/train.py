@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import chroma_bins
+from ..model import chroma_bins
 from .dataset import ImageSet, SampleSettings, bin_counts
-from .errors import InputError
-from .images import list_images, read_image
-from .streams import background
+from ..errors import InputError
+from ..images import list_images, read_image
+from ..threads import background
 
 PRESETS = {
     "tiny": dict(crop=32, batch_size=4, epochs=2, steps_per_epoch=4, val_images=2, checkpoint_every=2, freeze_steps=4),
@@ -60,7 +60,7 @@ def make_loss(config):
     """Loss(a*b* truth, model output) in keras.ops, so it runs on any Keras backend."""
     from keras import ops
 
-    from .color import scale_ab
+    from ..color import scale_ab
 
     if config.head == "regression":
         return lambda ab, out: ops.mean(ops.square(out - scale_ab(1.0) * ab))
@@ -119,7 +119,7 @@ class Checkpoint:
 
 
 def _model_config(options: TrainOptions, data: ImageSet):
-    from . import model as model_lib
+    from .. import model as model_lib
 
     if options.init:
         config = model_lib.ModelConfig.from_file(model_lib.config_path(Path(options.init)))
@@ -141,12 +141,12 @@ def _fine_tuning(config, options: TrainOptions, step: int) -> bool:
 def _build(config, options: TrainOptions, precision: str, step: int, weights: list | None = None):
     """The model for the phase that `step` is in: from `weights` (the previous phase's), else from
     --init, else from ImageNet (lite0_unet's encoder) and fresh initialisation."""
-    from . import model as model_lib
+    from .. import model as model_lib
 
     kwargs = {}
     if config.architecture == "lite0_unet":
         if weights is None and not options.init and not options.resume:
-            from .embedders import lite0_imagenet_state
+            from ..model.embedders import lite0_imagenet_state
 
             kwargs["encoder_state"] = lite0_imagenet_state()
         if _fine_tuning(config, options, step) and precision == "mixed_bfloat16" and not model_lib.gpus():
@@ -168,7 +168,7 @@ def _compile(model, config, options: TrainOptions, step: int):
 
     frozen = config.architecture == "lite0_unet" and not _fine_tuning(config, options, step)
     if config.architecture == "lite0_unet":
-        from .unet import set_encoder_trainable
+        from ..model.lite0_unet import set_encoder_trainable
 
         set_encoder_trainable(model, not frozen)
     rate = options.learning_rate * (1.0 if frozen or config.architecture != "lite0_unet" else options.finetune_scale)
@@ -180,17 +180,11 @@ def _compile(model, config, options: TrainOptions, step: int):
 
 def train(options: TrainOptions, progress: bool = True) -> Path:
     """Train (or resume) a colorizer; returns the path of the exported weights file."""
-    from . import model as model_lib
+    from .. import model as model_lib
 
     keras = model_lib.import_keras()
     run_dir = Path(options.run_dir)
-    checkpoint = Checkpoint(run_dir)
-    if checkpoint.folder() and not options.resume:
-        raise InputError(f"{run_dir}: a run is already there (use --resume to continue it, or another folder)")
-    problem = model_lib.architecture_problem(options.architecture, options.head, options.embedder, options.crop)
-    if problem:
-        raise InputError(problem)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = _checked_run(options, run_dir)
     data = ImageSet(options.data_dir, run_dir / "cache", options.embedder, options.max_images)
     config = _model_config(options, data)
 
@@ -231,9 +225,7 @@ def train(options: TrainOptions, progress: bool = True) -> Path:
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         end_of_epoch = state["step"] % steps_per_epoch == 0
         if end_of_epoch:
-            state["epoch"] = state["step"] // steps_per_epoch
-            entry = {"epoch": state["epoch"], "step": state["step"], "loss": float(np.mean(losses[-steps_per_epoch:])),
-                     "minutes": round((time.time() - started) / 60, 1)}
+            entry = _epoch_entry(state, losses[-steps_per_epoch:], steps_per_epoch, started)
             if val:
                 entry.update(val.run(model, state["epoch"]))
             state["history"].append(entry)
@@ -251,11 +243,33 @@ def train(options: TrainOptions, progress: bool = True) -> Path:
     return _export(model, config, options, state, len(data.files), steps_per_epoch, run_dir / "vidcolor.weights.h5")
 
 
+def _checked_run(options: TrainOptions, run_dir: Path) -> Checkpoint:
+    """The run folder's checkpoint, once the options are known to make a model; InputError if a run is
+    already there and this one does not resume it."""
+    from .. import model as model_lib
+
+    checkpoint = Checkpoint(run_dir)
+    if checkpoint.folder() and not options.resume:
+        raise InputError(f"{run_dir}: a run is already there (use --resume to continue it, or another folder)")
+    problem = model_lib.architecture_problem(options.architecture, options.head, options.embedder, options.crop)
+    if problem:
+        raise InputError(problem)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return checkpoint
+
+
+def _epoch_entry(state: dict, losses: list[float], steps_per_epoch: int, started: float) -> dict:
+    """The history entry of the epoch that just ended (state["epoch"] moves on to it)."""
+    state["epoch"] = state["step"] // steps_per_epoch
+    return {"epoch": state["epoch"], "step": state["step"], "loss": float(np.mean(losses)),
+            "minutes": round((time.time() - started) / 60, 1)}
+
+
 def _export(model, config, options: TrainOptions, state: dict, images: int, steps_per_epoch: int, path: Path) -> Path:
     """The model as a NAME.weights.h5 + NAME.json pair, with how it was trained."""
     import keras
 
-    from . import model as model_lib
+    from .. import model as model_lib
 
     config.trained = {
         "architecture": config.architecture,
@@ -294,7 +308,7 @@ class _Validation:
 
     def run(self, model, epoch: int) -> dict:
         from .evaluate import evaluate_images
-        from .model import Colorizer
+        from ..model import Colorizer
 
         colorizer = Colorizer(model, self.config)
         sheet = self.run_dir / "sheets" / f"epoch{epoch:03d}.png"

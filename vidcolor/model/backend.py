@@ -1,0 +1,110 @@
+"""The Keras backend as vidcolor uses it: importing Keras quietly, the GPUs it sees, the dtype
+policy (precision) to run in, and TensorFlow's thread pool beside the film's other threads.
+
+The bottom of the model wing: it imports no other module of it, and Keras only inside functions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ModelError
+from ..options import PRECISIONS
+
+CPU_INFO = Path("/proc/cpuinfo")
+
+
+def import_keras():
+    """Keras, imported the vidcolor way: TensorFlow's C++ start-up chatter (CUDA probing, oneDNN
+    notes) is not for users, so it is silenced unless the user set TF_CPP_MIN_LOG_LEVEL. The
+    variable only counts before TensorFlow is first imported: every vidcolor path into Keras (building
+    or loading a model, an embedder, training, looking for GPUs) comes through here first."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    return keras
+
+
+def gpus() -> list:
+    """The GPUs the Keras backend sees (TensorFlow uses one by itself when it sees it)."""
+    keras = import_keras()
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [d for d in jax.devices() if d.platform == "gpu"]
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def gpu_capability(device) -> tuple[int, int] | None:
+    """A GPU's CUDA compute capability as TensorFlow tells it ((0, 0) where it does not); None on
+    another backend, which is not asked."""
+    if import_keras().backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tuple(tf.config.experimental.get_device_details(device).get("compute_capability") or (0, 0))
+
+
+def cpu_flags() -> str:
+    """The CPU's feature flags as /proc/cpuinfo lists them ("" where there is none to read)."""
+    try:
+        return CPU_INFO.read_text()
+    except OSError:
+        return ""
+
+
+def choose_precision(requested: str = "auto") -> str:
+    """The Keras dtype policy to run the model in.
+
+    auto ($VIDCOLOR_PRECISION if set): on a GPU mixed_bfloat16 where it is native (compute
+    capability 8.0 and up, or any GPU of a backend other than TensorFlow), else mixed_float16; on a
+    CPU mixed_bfloat16 where it has bf16 instructions (AVX-512 BF16, AMX), else float32.
+    """
+    requested = requested if requested != "auto" else os.environ.get("VIDCOLOR_PRECISION", "auto")
+    if requested not in PRECISIONS:
+        raise ModelError(f"precision {requested!r}: must be one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    found = gpus()
+    if found:
+        capability = gpu_capability(found[0])
+        return "mixed_float16" if capability is not None and capability < (8, 0) else "mixed_bfloat16"
+    flags = cpu_flags()
+    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+
+
+def share_cores() -> None:
+    """On a CPU-only machine, leave one core out of TensorFlow's intra-op thread pool.
+
+    The model runs beside threads that decode, smooth and encode. With a pool as large as
+    the machine, each op split over the pool waits for its slowest part whenever another
+    stage holds a core: on 2 cores, `bench/bench_remaster.py --sizes 480p` took 1.43x the reference
+    transcode's time with a pool of one, 1.55x with TensorFlow's pool of two. Left alone on a GPU, where
+    the user set TF_NUM_INTRAOP_THREADS, or once TensorFlow has started.
+    """
+    keras = import_keras()
+    if keras.backend.backend() != "tensorflow" or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpus():
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, len(os.sched_getaffinity(0)) - 1))
+    except RuntimeError:
+        pass  # TensorFlow already started: its pool cannot change
+
+
+def dtype_policy_of(model) -> str:
+    """The dtype policy its layers compute in (inputs and nested models say float32 whatever they hold)."""
+    import keras
+
+    own = (layer for layer in model.layers if not isinstance(layer, (keras.layers.InputLayer, keras.Model)))
+    return next(own).dtype_policy.name
+
+
+def plain_policy(policy: str) -> str:
+    """The dtype policy that computes like `policy`, its variables in the compute dtype."""
+    return {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(policy, policy)
