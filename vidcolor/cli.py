@@ -138,7 +138,7 @@ def colorize(
     from .film.direction_file import parse_hint
     from .model import colorizer_for
     from .options import STILL_STYLE
-    from .outputs import colored_name, make_folder
+    from .outputs import colored_name, output_folder
     from .model.palette import Reference
     from .stills import colorize_image, find_images
 
@@ -150,24 +150,45 @@ def colorize(
     files = find_images(paths)
     if not files:
         _fail("no images found in " + ", ".join(map(str, paths)), 2)
-    if out_dir:
-        make_folder(out_dir)
-    colorizer = colorizer_for(style or STILL_STYLE, weights=weights, precision=precision)
-    failed = 0
-    for path in tqdm(files, desc="colouring", unit="image", disable=quiet):
-        try:
-            result = colorize_image(path, colored_name(path, out_dir), colorizer=colorizer, precision=precision,
-                                    render_size=render_size, force=force, on_warning=_warn, reference=reference,
-                                    strength=strength, hints=hints, style=style)
-            if not quiet:
-                tqdm.write(str(result.output))
-        except VidcolorError as exc:
-            if _state["debug"]:
-                raise
-            failed += 1
-            tqdm.write(f"vidcolor: {one_line(exc)}", file=sys.stderr)
+    with output_folder(out_dir):  # removed again if the run fails before it writes there
+        ready = _writable_outputs(files, out_dir, force)  # before the model loads
+        colorizer = colorizer_for(style or STILL_STYLE, weights=weights, precision=precision)
+        failed = len(files) - len(ready)
+        for path in tqdm(ready, desc="colouring", unit="image", disable=quiet):
+            try:
+                result = colorize_image(path, colored_name(path, out_dir), colorizer=colorizer, precision=precision,
+                                        render_size=render_size, force=force, on_warning=_warn, reference=reference,
+                                        strength=strength, hints=hints, style=style)
+                if not quiet:
+                    tqdm.write(str(result.output))
+            except VidcolorError as exc:
+                if _state["debug"]:
+                    raise
+                failed += 1
+                tqdm.write(f"vidcolor: {one_line(exc)}", file=sys.stderr)
     if failed:
         _fail(f"{failed} of {len(files)} images failed", 1)
+
+
+def _writable_outputs(files: list[Path], out_dir: Optional[Path], force: bool) -> list[Path]:
+    """The pictures whose outputs can be written (stills.check_still_output); each other one is told in
+    its line. None: the command ends (one line for one picture), exit 3 as for a film's output."""
+    from .outputs import colored_name
+    from .stills import check_still_output
+
+    ready, refused = [], []
+    for path in files:
+        try:
+            check_still_output(path, colored_name(path, out_dir), force)
+            ready.append(path)
+        except VidcolorError as exc:
+            if _state["debug"] or len(files) == 1:
+                raise  # one picture: its own line is all there is to say
+            refused.append(exc)
+            typer.echo(f"vidcolor: {one_line(exc)}", err=True)
+    if not ready:
+        _fail(f"{len(refused)} of {len(files)} images failed", max(exc.exit_code for exc in refused))
+    return ready
 
 
 @_command
@@ -353,9 +374,8 @@ def studio(
     """Direct the colour in a browser: place hints, choose reference photos, keep or grey shots, and see each change at once."""
     from .studio import StudioSettings, run_studio, studio_unavailable_message
 
-    missing = studio_unavailable_message()
-    if missing:
-        _fail(missing, 1)
+    if studio_unavailable_message():
+        _fail(studio_unavailable_message(), 1)
     try:
         run_studio(source, StudioSettings(weights, precision, render_size, output, host, port),
                    open_browser=not no_browser, on_warning=_warn,
@@ -365,8 +385,7 @@ def studio(
 
 
 def bare_ray_is_local(args: list[str]) -> list[str]:
-    """`--ray` with no address after it means a local Ray instance (Typer has no options whose value
-    may be left out): the arguments with `local` put after such a `--ray`."""
+    """A bare `--ray` means a local Ray instance (no Typer option's value may be left out): `local` put after it."""
     out = []
     for i, arg in enumerate(args):
         out.append(arg)

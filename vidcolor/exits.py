@@ -67,7 +67,9 @@ def ends_in_one_line(function, debug: Callable[[], bool]):
             except VidcolorError as exc:
                 fail(one_line(exc), exc.exit_code)
             except KeyboardInterrupt as exc:
-                stopped(exc, "no partial output was kept")
+                finished = getattr(exc, "finished", None)  # the output, where the stop came once it was in place
+                stopped(exc, f"{finished} is finished (the stop came after it was written)" if finished is not None
+                        else "no partial output was kept")
             lost = signal_received()
             if lost is not None:  # a stop whose KeyboardInterrupt was swallowed on the way: still a stop
                 stop = Interrupted(lost)

@@ -52,6 +52,16 @@ def read_image(path: str | Path, keep_depth: bool = False, *, keep_alpha: bool =
     return rgb if alpha is None else np.dstack([rgb, alpha])
 
 
+def picture_count(path: str | Path) -> int:
+    """How many pictures an image file holds: an animated GIF's, PNG's or WebP's frames, a TIFF's
+    pages; 1 for a plain picture (and where the image library cannot tell)."""
+    with _library_messages():
+        try:
+            return max(1, int(cv2.imcount(str(path))))
+        except cv2.error:
+            return 1
+
+
 def _alpha(data: np.ndarray, flags: int, image: np.ndarray) -> np.ndarray | None:
     """The file's alpha channel, the type of `image` and turned as it was (EXIF orientation); None if none."""
     raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # the only way to the alpha, but without the orientation

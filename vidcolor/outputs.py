@@ -95,6 +95,26 @@ def make_folder(folder: str | Path) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def output_folder(folder: str | Path | None) -> Iterator[Path | None]:
+    """`folder` made where missing (make_folder) for the block; if the block fails, the folders
+    made for it are removed again where they are still empty (a failed run leaves no empty
+    folder behind). None: nothing to make."""
+    if folder is None:
+        yield None
+        return
+    folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    make_folder(folder)
+    try:
+        yield folder
+    except BaseException:
+        for made in missing:
+            with contextlib.suppress(OSError):
+                made.rmdir()  # only if empty
+        raise
+
+
 def partial_path(path: str | Path, suffix: str | None = None) -> Path:
     """The temporary name a file is written under before it is renamed to `path`: hidden, in the
     same folder (so the rename is atomic), unique to this process, the same suffix (libraries

@@ -12,11 +12,11 @@ import numpy as np
 from .color import lightness, merge_lab
 from .film.direction_file import Hint, parse_hint
 from .errors import InputError, VidcolorWarning
-from .images import ALPHA_SUFFIXES, image_files, read_image, write_image
+from .images import ALPHA_SUFFIXES, image_files, picture_count, read_image, write_image
 from .model import ColorizerProtocol, colorizer_for
 from .model.render import colorize_lightness, placed_hints
 from .options import DEFAULT_RENDER_SIZE, STILL_STYLE, check_style
-from .outputs import colored_name, is_colored_name, refuse_overwrite
+from .outputs import check_folder, colored_name, is_colored_name, refuse_overwrite
 from .model.palette import DEFAULT_STRENGTH, Reference, palette_bins
 
 
@@ -75,12 +75,13 @@ def colorize_image(
     check_style(style)
     source = Path(source)
     output = Path(output) if output else colored_name(source)
-    refuse_overwrite(output, force, source)
+    check_still_output(source, output, force)
     hints = [parse_hint(hint) if isinstance(hint, str) else hint for hint in hints]
     if reference is not None and not isinstance(reference, Reference):
         reference = Reference(reference)
     warn = on_warning or (lambda message: warnings.warn(message, VidcolorWarning, stacklevel=3))
     image = read_image(source, keep_depth=True, keep_alpha=True, on_warning=warn)
+    _tell_other_pictures(source, warn)
     if image.shape[2] == 4 and output.suffix.lower() not in ALPHA_SUFFIXES:
         if image[..., 3].min() < np.iinfo(image.dtype).max:  # not just an opaque alpha channel
             warn(f"{output}: a {output.suffix or 'suffix-less'} file has no alpha channel; the transparency of "
@@ -93,6 +94,29 @@ def colorize_image(
         rgb = (rgb // 257).astype(np.uint8)
     write_image(output, rgb, force=force)
     return StillResult(source, output)
+
+
+def check_still_output(source: str | Path, output: str | Path, force: bool = False) -> None:
+    """What a still's output must pass before any work (before the model loads): not the input,
+    not there unless force, its folder there and writable. One-line OutputError if not."""
+    refuse_overwrite(output, force, source)
+    check_folder(output)
+
+
+def _tell_other_pictures(source: Path, warn: Callable[[str], None]) -> None:
+    """A file of several pictures (an animated GIF, a TIFF's pages) is coloured as its first: said, never silently."""
+    count = picture_count(source)
+    if count == 1:
+        return
+    with open(source, "rb") as file:
+        magic = file.read(4)
+    if magic.startswith(b"GIF8"):
+        warn(f"{source}: an animated GIF of {count} frames; only its first frame is coloured, as a still "
+             "(`vidcolor remaster` colours every frame, into a film)")
+    elif magic in (b"II*\x00", b"MM\x00*"):
+        warn(f"{source}: a TIFF of {count} pages; only its first page is coloured")
+    else:
+        warn(f"{source}: an animated image of {count} frames; only its first frame is coloured, as a still")
 
 
 def find_images(paths: list[Path]) -> list[Path]:

@@ -193,6 +193,7 @@ def _shot_direction(table: dict, path: Path, where: str) -> ShotDirection:
         reference = path.parent / reference
         if not reference.is_file():
             raise InputError(f"{path}: {where}: reference {reference}: no such file")
+        _check_photo(reference, path, where)
     if strength is not None:
         if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 <= strength <= MAX_STRENGTH:
             raise InputError(f"{path}: {where}: strength = {strength!r}: must be a number from 0 to {MAX_STRENGTH:g}")
@@ -202,6 +203,21 @@ def _shot_direction(table: dict, path: Path, where: str) -> ShotDirection:
             raise InputError(f"{path}: {where}: hints must be a list: hints = [{{ x = 0.3, y = 0.4, color = \"#1f3a93\" }}]")
         hints = tuple(_hint(h, path, f"{where}: hint {k}") for k, h in enumerate(hints, 1))
     return ShotDirection(reference, strength, hints, keep, grey)
+
+
+def _check_photo(reference: Path, path: Path, where: str) -> None:
+    """InputError naming the file and the entry unless `reference` reads as a picture: read now,
+    before the model loads, not when its shot comes."""
+    from ..images import read_image  # OpenCV: only for a direction that names a photo
+
+    try:
+        read_image(reference, on_warning=lambda message: None)  # a damaged photo is told when it is used
+        return
+    except InputError as exc:
+        problem = str(exc).removeprefix(f"{reference}: ")
+    except OSError as exc:
+        problem = f"cannot read ({exc.strerror or exc})"
+    raise InputError(f"{path}: {where}: reference {reference}: {problem}")
 
 
 def _hint(table, path: Path, where: str) -> Hint:

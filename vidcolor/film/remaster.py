@@ -101,13 +101,19 @@ def remaster(
     warnings: list[str] = []
     warn = _told_once(warnings, on_warning)
     output = Path(output) if output is not None else _default_output(source, info, options, warn)
-    with claimed_output(source, output, options, info) as film:
-        run = open_run(film, options, colorizer, direction, warn=warn, resume=resume)
-        resumed = run.store.resume_plan(run.segment_frames, run.options.chunk_frames)
-        frames, kept_shots = _color_and_join(run, resumed, on_frame)
-    return RemasterResult(source, output, frames, run.plan.shots, time.time() - started, warnings,
-                          dict(run.clock.seconds), resumed_frames=resumed.resumed_frames, kept_shots=kept_shots,
-                          codec=film.codec.label)
+    before = _file_identity(output)
+    try:
+        with claimed_output(source, output, options, info) as film:
+            run = open_run(film, options, colorizer, direction, warn=warn, resume=resume)
+            resumed = run.store.resume_plan(run.segment_frames, run.options.chunk_frames)
+            frames, kept_shots = _color_and_join(run, resumed, on_frame)
+        return RemasterResult(source, output, frames, run.plan.shots, time.time() - started, warnings,
+                              dict(run.clock.seconds), resumed_frames=resumed.resumed_frames, kept_shots=kept_shots,
+                              codec=film.codec.label)
+    except KeyboardInterrupt as stop:
+        if _file_identity(output) != before:  # it came once the film was finished
+            stop.finished = output
+        raise
 
 
 def _told_once(warnings: list[str], on_warning: Callable[[str], None] | None) -> Callable[[str], None]:
@@ -134,9 +140,11 @@ def _default_output(source: Path, info: VideoInfo, options: RemasterOptions, war
 
 
 def _color_and_join(run: FilmRun, resume: ResumePlan, on_frame: Callable[[], None] | None) -> tuple[int, list[int]]:
-    """remaster() once the output is this run's: colour into segments, join them; the frame count
-    and the shots left as they were. If it stops, the finished segments are kept (and said so)."""
-    store = run.store
+    """remaster() once the output is this run's: colour into segments, join them, remove them; the
+    frame count and the shots left as they were. If it stops before the joined film is in place, the
+    finished segments are kept (and said so); once it is, the film is finished (_finish_joined)."""
+    store, output = run.store, run.film.output
+    before = _file_identity(output)
     try:
         with closing(run.plan):
             director = run.director()
@@ -147,17 +155,43 @@ def _color_and_join(run: FilmRun, resume: ResumePlan, on_frame: Callable[[], Non
         film = run.film
         frames = run.clock.timed("join", lambda: join_segments(store.complete_segments(), film.info, film.output,
                                                                codec=film.codec, force=run.options.run.force))
+        store.remove()
     except BaseException as error:
-        _keep_finished(store, error, run.warn)
+        if _file_identity(output) == before:
+            _keep_finished(store, error, run.warn)
+        else:
+            _finish_joined(store, output, error)
         raise
-    store.remove()
     return frames, kept_shots
+
+
+def _file_identity(path: Path) -> tuple[int, ...] | None:
+    """What tells a file from the one that replaces it (the join renames a new file into place)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _finish_joined(store: SegmentStore, output: Path, error: BaseException) -> None:
+    """The join's rename is the run's commit point: once the film is in place, whatever stops the
+    run after it, its segments go (even if Ctrl-C comes again meanwhile), and a stop says the film
+    is finished (`finished`, for the command's one line), not that work is kept for --resume."""
+    while True:
+        try:
+            store.remove()
+            break
+        except KeyboardInterrupt:
+            continue
+    if isinstance(error, KeyboardInterrupt):
+        error.finished = output
 
 
 def _keep_finished(store: SegmentStore, error: BaseException, warn: Callable[[str], None]) -> None:
     """A run that stops keeps its finished segments for --resume, and says where (none: no folder)."""
     finished = store.complete_segments()
-    kept = f"{len(finished)} finished segments are kept in {store.folder}; resume=True (--resume) goes on from them"
+    kept = f"{len(finished)} finished segments are kept in {store.folder}; rerun with --resume to go on from them"
     if not finished:
         store.remove()
     elif isinstance(error, VidcolorError):  # said in its one line

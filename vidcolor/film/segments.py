@@ -266,14 +266,20 @@ class SegmentWriter:
                 self._finish()
 
     def abort(self) -> None:
-        if self._encoder is not None:
-            self._encoder.close()
-        if self._file is not None:
-            self._file.close()
-        if self._data is not None:
-            with contextlib.suppress(Exception):
-                self._data.__exit__(RuntimeError, RuntimeError("aborted"), None)  # removes the partial file
+        """Throws the unfinished segment away. It runs while an error is being handled, so it never
+        raises one of its own over it: on a full disk, closing the file fails again (the data its
+        buffer still holds cannot be written either)."""
+        encoder, file, data = self._encoder, self._file, self._data
         self._encoder = self._file = self._data = None
+        if encoder is not None:
+            with contextlib.suppress(Exception):
+                encoder.close()
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+        if data is not None:
+            with contextlib.suppress(Exception):
+                data.__exit__(RuntimeError, RuntimeError("aborted"), None)  # removes the partial file
 
     def _start(self) -> None:
         first_frame = self.index * self.segment_frames

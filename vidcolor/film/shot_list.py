@@ -16,7 +16,7 @@ from .direction_file import Direction, direction_text, read_direction, timecode
 from .shot_director import GREY, KEEP, ShotDirector
 from ..media import probe_video
 from ..options import DEFAULT_RENDER_SIZE, FILM_STYLE, check_style
-from ..outputs import refuse_overwrite, shots_names, write_text
+from ..outputs import output_folder, refuse_overwrite, shots_names, write_text
 from ..sheets import captioned_sheet
 from .shot_plan import EMBED_SHORT_SIDE, ShotPlan, scan_shots
 from ..model import ColorizerProtocol, colorizer_for
@@ -70,24 +70,23 @@ def list_shots(source: str | Path, out_dir: str | Path | None = None, *, preview
     for path in (sheet, listing):
         if path is not None:
             refuse_overwrite(path, force)
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    if preview:
-        colorizer = colorizer_for(style, colorizer, weights, precision)
-    shots = list(scan_shots(source, info, colorizer if preview else None, on_warning=on_warning,
-                            first_picture=lambda small: small.rgb(EMBED_SHORT_SIDE)))
-    found = [ShotListing(k, s.start, s.end, s.seconds, s.end_seconds, s.color.describe(), s.color.is_color)
-             for k, s in enumerate(shots, 1)]
-    cells = [[shot.first] for shot in shots]
-    if preview:
-        director = ShotDirector(ShotPlan(shots), colorizer, direction, recolor_all)
-        cells = [[shot.first, _previewed(shot, director.choice(k), colorizer, render_size)]
-                 for k, shot in enumerate(shots)]
-    captions = [f"{s.number}  {timecode(s.start)}" + ("  colour" if s.is_color else "") for s in found]
-    captioned_sheet(cells, captions, sheet, columns=2 if preview else 4)
-    if listing is not None:
-        write_text(listing, direction_text(source, info.frame_count, [(s.first_frame, s.start, s.end, s.looks)
-                                                                       for s in found], listing.name))
+    with output_folder(out_dir):  # not left behind, made and empty, if the run fails
+        if preview:
+            colorizer = colorizer_for(style, colorizer, weights, precision)
+        shots = list(scan_shots(source, info, colorizer if preview else None, on_warning=on_warning,
+                                first_picture=lambda small: small.rgb(EMBED_SHORT_SIDE)))
+        found = [ShotListing(k, s.start, s.end, s.seconds, s.end_seconds, s.color.describe(), s.color.is_color)
+                 for k, s in enumerate(shots, 1)]
+        cells = [[shot.first] for shot in shots]
+        if preview:
+            director = ShotDirector(ShotPlan(shots), colorizer, direction, recolor_all)
+            cells = [[shot.first, _previewed(shot, director.choice(k), colorizer, render_size)]
+                     for k, shot in enumerate(shots)]
+        captions = [f"{s.number}  {timecode(s.start)}" + ("  colour" if s.is_color else "") for s in found]
+        captioned_sheet(cells, captions, sheet, columns=2 if preview else 4)
+        if listing is not None:
+            write_text(listing, direction_text(source, info.frame_count, [(s.first_frame, s.start, s.end, s.looks)
+                                                                           for s in found], listing.name))
     return ShotsResult(source, sheet, listing, found)
 
 

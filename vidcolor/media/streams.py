@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import itertools
 import math
 from fractions import Fraction
@@ -32,6 +34,11 @@ MPEG_PS_FORMATS = frozenset({"mpeg", "vob", "dvd", "svcd", "vcd"})
 # Containers that hold cover art, and the picture codecs each takes (None: any).
 COVER_FORMATS: dict[str, frozenset[str] | None] = {"mp4": frozenset({"mjpeg", "png", "bmp"}), "matroska": None}
 ATTACHMENT_FORMATS = frozenset({"matroska"})
+# Subtitles a container cannot hold as they are, carried as text where it holds that: an MP4's
+# mov_text goes into Matroska as SubRip (its styling, rarely used, is left out).
+AS_TEXT = {"mov_text": "subrip"}
+# The containers a warning suggests for a side stream the output cannot carry, in that order.
+_HOLDERS = ((".mp4", "mp4"), (".mkv", "matroska"), (".mov", "mov"))
 COVER_MIMETYPES = {"mjpeg": ("image/jpeg", "jpg"), "png": ("image/png", "png"), "bmp": ("image/bmp", "bmp"),
                    "gif": ("image/gif", "gif"), "webp": ("image/webp", "webp"), "tiff": ("image/tiff", "tif")}
 
@@ -98,6 +105,42 @@ def cannot_carry(format_name: str, supported: set[str], kind: str, names: tuple[
         allowed = COVER_FORMATS.get(format_name, frozenset())
         return not names or (allowed is not None and not set(names) & allowed)
     return bool(names) and not set(names) & supported
+
+
+def text_codec(supported: set[str], kind: str, names: tuple[str, ...]) -> str | None:
+    """The text codec in which a container that holds `supported` carries a subtitle stream it cannot
+    hold as it is (SubRip, for an MP4's mov_text in Matroska); None if none."""
+    if kind != "subtitle":
+        return None
+    return next((AS_TEXT[name] for name in names if AS_TEXT.get(name) in supported), None)
+
+
+def as_text_packet(packet):
+    """A mov_text packet as plain text (SubRip's packets) with the same times, or None where it says
+    nothing (the gaps an MP4 keeps between lines). A mov_text (3GPP timed text) sample is a 16-bit
+    length, the UTF-8 text, then style boxes, which are left out."""
+    data = bytes(packet)
+    text = data[2 : 2 + int.from_bytes(data[:2], "big")] if len(data) >= 2 else b""
+    if not text.strip():
+        return None
+    converted = av.Packet(text)
+    converted.pts, converted.dts, converted.duration = packet.pts, packet.dts, packet.duration
+    converted.time_base = packet.time_base
+    return converted
+
+
+def containers_holding(kind: str, names: tuple[str, ...], but: str) -> list[str]:
+    """The suffixes of the containers a film is written to that hold such a side stream (as it is, or
+    as text), other than `but` (a format name): what a warning suggests to keep it."""
+    return [suffix for suffix, format_name in _HOLDERS if format_name != but and (
+        not cannot_carry(format_name, _supported_codecs(format_name), kind, names)
+        or text_codec(_supported_codecs(format_name), kind, names))]
+
+
+@functools.lru_cache(maxsize=None)
+def _supported_codecs(format_name: str) -> frozenset[str]:
+    with av.open(io.BytesIO(), mode="w", format=format_name) as container:  # writes nothing
+        return frozenset(container.supported_codecs)
 
 
 def display_matrix(container, stream, max_packets: int = 64) -> tuple[int, ...] | None:

@@ -42,6 +42,7 @@ class OutputCheck:
     format_name: str  # the container the output's name asks for ("mp4", "matroska", ...)
     copied: tuple[int, ...]  # indices of the source's streams it will copy (sound, subtitles, covers, attachments)
     warnings: tuple[str, ...]  # streams that are not coloured or cannot be carried, one line each
+    as_text: tuple[tuple[int, str], ...] = ()  # (index, text codec) of the copied subtitles carried as text
 
 
 def check_output(source: VideoInfo, dest: Path, force: bool = False) -> OutputCheck:
@@ -64,10 +65,15 @@ def check_output(source: VideoInfo, dest: Path, force: bool = False) -> OutputCh
     warnings = [f"{source.path}: video stream #{index} ({codec} {width}x{height}) is not coloured and was left "
                 f"out of {dest.name}; only stream #{source.stream_index} ({source.width}x{source.height}) is"
                 for index, codec, width, height in source.other_videos]
-    copied = []
+    copied, as_text = [], []
     for index, kind, names in source.side_streams:
         if not streams.cannot_carry(format_name, supported, kind, names):
             copied.append(index)
+            continue
+        text = streams.text_codec(supported, kind, names)  # held as text instead
+        if text:
+            copied.append(index)
+            as_text.append((index, text))
             continue
         name = names[0] if names else "unknown"
         if kind == "audio":
@@ -75,10 +81,15 @@ def check_output(source: VideoInfo, dest: Path, force: bool = False) -> OutputCh
                               f"of the input without re-encoding (use .mkv)")
         what = {"subtitle": f"subtitle stream #{index} ({name})", "cover": f"cover art #{index} ({name})",
                 "attachment": f"attachment #{index}"}[kind]
-        hint = "use .mp4 or .mkv" if kind == "cover" else "use .mkv"
-        warnings.append(f"{dest}: {what} cannot be carried into a {dest.suffix} file and was left out "
-                        f"({hint} to keep it)")
-    return OutputCheck(format_name, tuple(copied), tuple(warnings))
+        holders = streams.containers_holding(kind, names, but=format_name)  # never the one asked for
+        hint = f" (use {_one_of(holders)} to keep it)" if holders else ""
+        warnings.append(f"{dest}: {what} cannot be carried into a {dest.suffix} file and was left out{hint}")
+    return OutputCheck(format_name, tuple(copied), tuple(warnings), tuple(as_text))
+
+
+def _one_of(choices: list[str]) -> str:
+    """'.mkv', '.mp4 or .mkv', '.mp4, .mkv or .mov'."""
+    return " or ".join([", ".join(choices[:-1]), choices[-1]] if len(choices) > 1 else choices)
 
 
 class _FilmFile:
@@ -98,6 +109,7 @@ class _FilmFile:
         self._out = self._in = self._packets = self._pending = self.temp = self._encoder = None
         self._done = self._started = False
         self._copy_map: dict = {}  # input stream index -> output stream
+        self._as_text: dict[int, str] = {}  # input stream index -> the text codec it is carried as
         self._covers: list = []  # cover pictures to mux once the file is started
         check = checked if checked is not None else check_output(source, dest, force)
         self.warnings = list(check.warnings)
@@ -109,6 +121,7 @@ class _FilmFile:
             self._video = self._encoder.add_output_stream(self._out, self._header())
             streams.carry_tags(self._in.streams[source.stream_index], self._video, reencoded=True)
             streams.carry_container_tags(self._in, self._out)
+            self._as_text = dict(check.as_text) if copy_audio else {}
             self._setup_copy(check.copied if copy_audio else ())
             if self.format_name not in _MPEG_PS:
                 self._start(None)  # opens the file and checks the codecs now, not mid-film
@@ -144,7 +157,10 @@ class _FilmFile:
             stream = source_streams[index]
             if index in covers:
                 continue
-            copy = self._out.add_stream_from_template(stream)
+            if index in self._as_text:
+                copy = self._out.add_mux_stream(self._as_text[index], time_base=stream.time_base)
+            else:
+                copy = self._out.add_stream_from_template(stream)
             if stream.type != "attachment":  # an attachment's copy has its tags already
                 streams.carry_tags(stream, copy, reencoded=False)
                 self._copy_map[index] = copy
@@ -229,8 +245,13 @@ class _FilmFile:
             packet = self._pending
             if limit is not None and packet.dts * packet.time_base > limit:
                 return
-            packet.stream = self._copy_map[packet.stream.index]
+            index = packet.stream.index
             self._pending = None
+            if index in self._as_text:
+                packet = streams.as_text_packet(packet)
+                if packet is None:
+                    continue
+            packet.stream = self._copy_map[index]
             self._out.mux(packet)
 
     def close(self) -> None:
@@ -245,7 +266,11 @@ class _FilmFile:
                 self._out.close()
                 os.replace(self.temp, self.dest)
 
-            self._guarded(finish)
+            try:
+                self._guarded(finish)
+            except BaseException:  # Ctrl-C too: no temporary file is left (nor, once renamed, is one needed)
+                self.abort()
+                raise
             self._done = True
             self._close_inputs()
 
