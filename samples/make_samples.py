@@ -111,13 +111,13 @@ def make_direction_picture(still: Path, reference: Path, picture: Path) -> None:
     from vidcolor.film.direction_file import parse_hint
     from vidcolor.images import read_image
     from vidcolor.model import load_colorizer
-    from vidcolor.model.palette import read_palette
+    from vidcolor.model.palette import Reference
     from vidcolor.sheets import contact_sheet
     from vidcolor.stills import colorize_array
 
     colorizer = load_colorizer()
     grey_cat = read_image(still)
-    prior = read_palette(reference, colorizer.palette_bins, 2.0)
+    prior = Reference(reference).prior(colorizer.palette_bins, 2.0)
     row = [grey_cat, colorize_array(colorizer, grey_cat), colorize_array(colorizer, grey_cat, prior=prior),
            colorize_array(colorizer, grey_cat, hints=[parse_hint(h) for h in EYE_HINTS])]
     contact_sheet([row], picture, labels=["black and white", "vidcolor", "--reference rocket.jpg --strength 2",
