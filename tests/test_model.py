@@ -279,3 +279,13 @@ def test_model_leaves_one_core_to_the_other_stages_unless_told(tmp_path, user_se
     # 0: TensorFlow's own choice, which the model keeps when the user set it or there is a GPU
     expected = 0 if user_setting or gpus() else max(1, len(os.sched_getaffinity(0)) - 1)
     assert int(out.stdout.split()[-1]) == expected
+
+
+def test_keras_starts_without_its_optional_imports_which_still_import_afterwards():
+    import subprocess
+    import sys
+
+    code = ("import sys; from vidcolor.model.backend import import_keras; import_keras(); "
+            "print(sorted(n for n in ('jax', 'IPython') if n in sys.modules)); import jax; print(jax.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["[]", "jax"]

@@ -6,7 +6,9 @@ The bottom of the model wing: it imports no other module of it, and Keras only i
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 from ..errors import ModelError
@@ -15,15 +17,44 @@ from ..options import PRECISIONS
 CPU_INFO = Path("/proc/cpuinfo")
 
 
+# What TensorFlow and Keras import when it is installed, for what vidcolor never does with them: JAX for
+# TensorFlow Lite's converter, IPython for Keras' notebook displays. Left out of that import (each is
+# imported as usual afterwards), they took it from 4.5 to 3.5 s on a busy 2-core machine.
+_OPTIONAL = ("jax", "IPython")
+
+
 def import_keras():
     """Keras, imported the vidcolor way: TensorFlow's C++ start-up chatter (CUDA probing, oneDNN
-    notes) is not for users, so it is silenced unless the user set TF_CPP_MIN_LOG_LEVEL. The
-    variable only counts before TensorFlow is first imported: every vidcolor path into Keras (building
-    or loading a model, an embedder, training, looking for GPUs) comes through here first."""
+    notes) is not for users, so it is silenced unless the user set TF_CPP_MIN_LOG_LEVEL, and its
+    optional imports (_OPTIONAL) are left out where the backend is TensorFlow. Both only count before
+    TensorFlow is first imported: every vidcolor path into Keras (building or loading a model, an
+    embedder, training, looking for GPUs) comes through here first."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    left_out = [name for name in _OPTIONAL if name not in sys.modules] if _tensorflow_backend() else []
+    sys.modules.update(dict.fromkeys(left_out))  # None: `import jax` raises ImportError, which they expect
+    try:
+        import keras
+    finally:
+        for name in left_out:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
     return keras
+
+
+def _tensorflow_backend() -> bool:
+    """Whether Keras will run on TensorFlow: $KERAS_BACKEND, else keras.json's setting, else its default."""
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen is None:
+        home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+        for config in (home / "keras.json", Path("/tmp/.keras/keras.json")):  # Keras' own fallback folder
+            try:
+                chosen = json.loads(config.read_text()).get("backend")
+                break
+            except (OSError, ValueError, AttributeError):
+                continue
+    return (chosen or "tensorflow") == "tensorflow"
 
 
 def gpus() -> list:

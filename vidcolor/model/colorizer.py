@@ -14,8 +14,8 @@ import numpy as np
 from ..color import scale_lightness
 from ..errors import ModelError
 from ..options import STILL_STYLE
-from .backend import dtype_policy_of, gpus, import_keras
-from .config import ModelConfig, default_weights, load_keras_model
+from .backend import gpus, import_keras
+from .config import ModelConfig, TrainedModel, default_weights
 from .hints import hint_channels
 from .registry import architecture
 
@@ -43,28 +43,37 @@ class ColorizerProtocol(Protocol):
 
 
 class Colorizer:
-    """A loaded Keras model with its embedder: grey in, a*b* out (a ColorizerProtocol)."""
+    """A model with its embedder: grey in, a*b* out (a ColorizerProtocol).
+
+    model: the Keras model as trained, or a config.TrainedModel: a weights file's, loaded only where its
+    graphs are not in the graph cache yet (graph_cache.py)."""
 
     def __init__(self, model, config: ModelConfig, embedder=None, style: str = STILL_STYLE):
         import_keras()
         entry = architecture(config.architecture)
-        self._trained, self._siblings = model, {style: self}  # siblings: this model in other styles
+        self._trained = model if isinstance(model, TrainedModel) else TrainedModel(model)
+        self._siblings = {style: self}  # this model in other styles
         self.style = style
-        decoding = config.decoding(style)
-        model = entry.inference_model(model, config)
-        self.model = model
         self.config = config
         self.output_stride = entry.output_stride
         self.input_multiple = entry.input_multiple
-        self.accepts_hints = "hints" in [t.name for t in model.inputs]
         centres = np.asarray(config.bins, np.float32)
         self.palette_bins = centres if config.head == "classification" else None
         self._embedder = embedder
         self._identity = None
-        self._predict = entry.predictor(model, decoding)  # heads.py
-        self.precision = dtype_policy_of(model)
+        self._predict = entry.predictor(lambda: self._trained.inference(entry, config), config.decoding(style),
+                                        self._trained.cache_key)  # heads.py
+        self.accepts_hints = getattr(self._predict, "accepts_hints", None)
+        if self.accepts_hints is None:
+            self.accepts_hints = "hints" in [t.name for t in self.model.inputs]
+        self.precision = self._trained.precision
         # Larger batches keep a GPU busy; on a CPU, 8 is near the best time per frame and keeps memory low.
         self.batch_size = 32 if gpus() else 8
+
+    @property
+    def model(self):
+        """The Keras model it colours with (its weights file loaded now if it was not)."""
+        return self._trained.inference(architecture(self.config.architecture), self.config)
 
     @property
     def embedder(self):
@@ -74,16 +83,15 @@ class Colorizer:
     def prepare(self) -> None:
         """Load the embedder now (it loads on first use), so that its errors come before any work."""
         if self._embedder is None:
-            from .embedders import load_embedder
+            from .embedders import colouring_embedder
 
-            self._embedder = load_embedder(self.config.embedder)
+            self._embedder = colouring_embedder(self.config.embedder)
 
     @property
     def identity(self) -> str:
         if self._identity is None:
             digest = hashlib.sha256(self.config.decoding(self.style).to_json().encode())
-            for weights in self.model.get_weights():
-                digest.update(np.ascontiguousarray(weights).tobytes())
+            digest.update(self._trained.digest.encode())
             self._identity = digest.hexdigest()[:16]
         return self._identity
 
@@ -121,14 +129,15 @@ class Colorizer:
 
 def load_colorizer(weights: str | Path | None = None, embedder_weights: str | Path | None = None,
                    precision: str = "auto", style: str = STILL_STYLE) -> Colorizer:
-    """Rebuild a model from NAME.weights.h5 + NAME.json (the shipped weights by default).
+    """Rebuild a model from NAME.weights.h5 + NAME.json (the shipped weights by default): from the
+    frozen graphs the graph cache keeps of it where it has them (graph_cache.py), else from its Keras model.
 
     precision: a Keras dtype policy from options.PRECISIONS; auto picks one for the machine
     (backend.choose_precision).
     style: how it decodes its colours (STYLES); remaster() and colorize_image() restyle it for their medium.
     """
     path = Path(weights) if weights else default_weights()
-    config, model = load_keras_model(path, precision, shipped=weights is None)
+    config, model = TrainedModel.of_file(path, precision, shipped=weights is None)
     embedder = None
     if embedder_weights:
         from .embedders import load_embedder

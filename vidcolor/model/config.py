@@ -1,21 +1,25 @@
 """A colorizer's files: NAME.weights.h5 travels with NAME.json (a ModelConfig), so a file
 rebuilds its own model. Writing both, reading the config, and building the Keras model that
-holds a file's weights (load_keras_model; the Colorizer around it: colorizer.py).
+holds a file's weights (load_keras_model), at once or when first needed (TrainedModel; the
+Colorizer around it: colorizer.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..color import AB_SCALE
 from ..errors import ModelError
 from ..options import check_style
 from ..outputs import atomic_path, write_text
-from .backend import choose_precision, share_cores
+from .backend import choose_precision, dtype_policy_of, share_cores
 from .registry import architecture_problem, build_colorizer
 
 WEIGHTS_NAME = "vidcolor.weights.h5"
@@ -151,3 +155,56 @@ def load_keras_model(path: str | Path, precision: str = "float32", shipped: bool
         raise ModelError(f"{path}: cannot load weights, they do not fit the model {config_path(path).name} "
                          f"describes ({exc})".splitlines()[0].rstrip(":")) from None
     return config, model
+
+
+class TrainedModel:
+    """A colorizer's Keras model as trained: one given, or a weights file's, loaded when first needed
+    (a colorizer whose graphs are in the graph cache needs none)."""
+
+    def __init__(self, model=None, path: Path | None = None, precision: str = "float32"):
+        self._model, self.path, self._digest, self._inference = model, path, None, None
+        self.precision = dtype_policy_of(model) if model is not None else precision
+
+    @classmethod
+    def of_file(cls, path: str | Path, precision: str = "float32",
+                shipped: bool = False) -> tuple[ModelConfig, TrainedModel]:
+        """(ModelConfig, TrainedModel) of NAME.weights.h5 and NAME.json, the weights not loaded yet; the
+        files' problems are told at once, as load_keras_model tells them."""
+        path = Path(path)
+        config = read_model_config(path, shipped)
+        precision = choose_precision(precision)
+        share_cores()
+        return config, cls(path=path, precision=precision)
+
+    def __call__(self):
+        """The Keras model, its file's weights loaded on the first call."""
+        if self._model is None:
+            _, self._model = load_keras_model(self.path, self.precision)
+        return self._model
+
+    def inference(self, entry, config):
+        """The model to colour with (entry: its registry.Architecture), made once."""
+        if self._inference is None:
+            self._inference = entry.inference_model(self(), config)
+        return self._inference
+
+    @property
+    def digest(self) -> str:
+        """The sha256 of its weights file, or of the given model's weights."""
+        if self._digest is None:
+            if self.path is not None:
+                from .graph_cache import file_digest
+
+                self._digest = file_digest(self.path)
+            else:
+                digest = hashlib.sha256()
+                for weights in self._model.get_weights():
+                    digest.update(np.ascontiguousarray(weights).tobytes())
+                self._digest = digest.hexdigest()
+        return self._digest
+
+    @property
+    def cache_key(self) -> dict | None:
+        """What names a weights file's model in the graph cache; None for a model in memory (one that is
+        being trained would fill the cache with a graph per check)."""
+        return None if self.path is None else {"weights": self.digest, "precision": self.precision}

@@ -12,8 +12,6 @@ Pluggable by name; every weights file records which one it was trained with.
 from __future__ import annotations
 
 import os
-import stat
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 
 from ..errors import ModelError, VidcolorWarning
 from ..outputs import atomic_path
+from .cache_folder import cache_dir
 
 EMBEDDING_SIZE = 1000
 
@@ -30,51 +29,14 @@ EMBEDDING_SIZE = 1000
 # width are read from the weights themselves.
 _LITE0_STAGES = [(1, 1), (2, 2), (2, 2), (3, 2), (3, 1), (4, 2), (1, 1)]
 _INCEPTION_FILE = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
-
-
-def cache_dir() -> Path:
-    """$VIDCOLOR_CACHE, else the user's cache folder; created if need be. Where that cannot be
-    created or written (a service user without a home), a private folder in the system's temporary
-    folder, with a warning."""
-    import platformdirs
-
-    wanted = Path(os.environ.get("VIDCOLOR_CACHE") or platformdirs.user_cache_dir("vidcolor"))
-    try:
-        wanted.mkdir(parents=True, exist_ok=True)
-        if not os.access(wanted, os.W_OK | os.X_OK):
-            raise PermissionError(13, "not writable")
-        return wanted
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-    fallback = _private_temp_folder()
-    warnings.warn(f"{wanted}: cannot keep the model cache there ({reason}); using {fallback} "
-                  "(set VIDCOLOR_CACHE to choose a folder)", VidcolorWarning, stacklevel=2)
-    return fallback
-
-
-def _private_temp_folder() -> Path:
-    """<temp>/vidcolor-cache-<uid>, if it is this user's alone; else a new folder of this run's."""
-    folder = Path(tempfile.gettempdir()) / f"vidcolor-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        info = folder.lstat()
-        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-        if stat.S_ISDIR(info.st_mode) and mine and not info.st_mode & 0o022:
-            return folder
-    except OSError:
-        pass
-    try:
-        return Path(tempfile.mkdtemp(prefix="vidcolor-cache-"))
-    except OSError as exc:
-        raise ModelError(f"no folder to keep the converted embedder in: {folder} and the temporary folder "
-                         f"cannot be written ({exc.strerror or exc}); set VIDCOLOR_CACHE") from None
+_LITE0_SIZE = 224
 
 
 @dataclass
 class Embedder:
     name: str
     input_size: int
-    model: object  # keras.Model: (B, S, S, 3) preprocessed RGB -> (B, 1000) logits
+    model: object  # keras.Model or graph_cache.GraphFunction: (B, S, S, 3) preprocessed RGB -> (B, 1000) logits
 
     def preprocess(self, grey: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """Grey uint8 frames (any sizes) -> the classifier's input: resized, stacked to 3 channels, scaled."""
@@ -105,10 +67,33 @@ def load_embedder(name: str, weights: str | Path | None = None) -> Embedder:
 
     import_keras()
     if name == "efficientnet_lite0":
-        return Embedder(name, 224, _efficientnet_lite0(weights))
+        return Embedder(name, _LITE0_SIZE, _efficientnet_lite0(weights))
     if name == "inception_resnet_v2":
         return Embedder(name, 299, _inception_resnet_v2(weights))
     raise ModelError(f"unknown embedder {name!r} (known: efficientnet_lite0, inception_resnet_v2)")
+
+
+def colouring_embedder(name: str) -> Embedder:
+    """The embedder `name` to colour with: efficientnet_lite0 with TensorFlow as a frozen graph, read
+    from the graph cache (made once from load_embedder's model), so that a colorizer starts without
+    building it; any other as load_embedder gives it."""
+    from .backend import import_keras
+
+    keras = import_keras()
+    if name != "efficientnet_lite0" or keras.backend.backend() != "tensorflow":
+        return load_embedder(name)
+    import tensorflow as tf
+
+    from .graph_cache import GraphStore, cached_function, file_digest, frozen, graph_key
+
+    def build():
+        model = load_embedder(name).model
+        spec = [tf.TensorSpec((None, _LITE0_SIZE, _LITE0_SIZE, 3), tf.float32)]
+        function = tf.function(lambda batch: model(batch, training=False), input_signature=spec)
+        return frozen(function.get_concrete_function())  # the model in scope
+
+    key = graph_key(graph=name, source=file_digest(_lite0_package_file()), policy=keras.config.dtype_policy().name)
+    return Embedder(name, _LITE0_SIZE, cached_function(GraphStore(), key, build))
 
 
 def _inception_resnet_v2(weights: str | Path | None):

@@ -10,16 +10,16 @@ The lite0_unet colours fastest (Lite0Predictor): its body runs as lite0_unet.bui
 lays it out, in the plain dtype policy of its precision (mixed precision casts every kernel on every
 call), without the hint input when no hints are given; the temperature and the prior correction are folded
 into the logits' kernel and bias, and on a CPU the logits and their decoding run one picture at a
-time, so that the (h, w, bins) arrays stay in the cache. On 224x320 frames in batches of 8 with one
-CPU thread (bench/bench_model.py, a 2-core AMX machine) this took bfloat16 inference from 15.3 to 10.3
-ms a frame and float32 from 28.6 to 24.1 ms, for about 2 s more to load the model.
+time, so that the (h, w, bins) arrays stay in the cache. All of it runs as one frozen graph, its weights
+constants: oneDNN then keeps each kernel in the layout it computes with, where it rearranged all 53 of
+them on every call. On 224x320 frames in batches of 8 with one CPU thread (bench/bench_model.py, a
+2-core AMX machine) this took bfloat16 inference from 15.3 to 10.3 ms a frame and float32 from 28.6
+to 24.1 ms. Making that graph takes seconds; it is kept in the cache (graph_cache.py).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from contextlib import contextmanager
+import hashlib
 
 import numpy as np
 
@@ -76,39 +76,6 @@ def predictor(model, config, factor: int):
     return _traced(predict)
 
 
-def _frozen(model):
-    """model(inputs) as f(*inputs); with TensorFlow a graph whose weights are constants: oneDNN then keeps
-    each kernel in the layout it computes with, where it rearranged all 53 of them on every call."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return lambda *inputs: model(list(inputs), training=False)
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    spec = [tf.TensorSpec((None,) + tuple(t.shape[1:]), tf.float32) for t in model.inputs]
-    function = tf.function(lambda *inputs: model(list(inputs), training=False), input_signature=spec)
-    concrete = function.get_concrete_function()
-    with _quiet_stderr():  # Grappler's C++ start-up notes, which TF_CPP_MIN_LOG_LEVEL does not reach
-        frozen = convert_variables_to_constants_v2(concrete)
-    shape = (None,) + tuple(model.outputs[0].shape[1:])
-    return lambda *inputs: tf.ensure_shape(frozen(*inputs)[0], shape)  # it answers [output], of unknown rank
-
-
-@contextmanager
-def _quiet_stderr():
-    """File descriptor 2 to /dev/null for a while (C++ code writes there directly); Python errors still rise."""
-    sys.stderr.flush()
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
-
-
 _PIECES = 8
 
 
@@ -116,55 +83,96 @@ class Lite0Predictor:
     """predict(inputs, prior) for a trained lite0_unet (see the module's notes); the same colours as
     predictor(model, ...) within float rounding (tests/test_model.py holds them to it).
 
-    body(hint_input): the model's body laid out to colour with, with or without the hint input, its
-    output the features the logits are computed from (lite0_unet.colouring_model)."""
+    With TensorFlow each kind of call (with or without hints, with or without a prior) runs one frozen
+    graph, body and decoding together, made on first use or read from the graph cache (graph_cache.py).
+    trained(): the model as trained, loaded only when a graph must be made; body(hint_input): its body
+    laid out to colour with, with or without the hint input, its output the features the logits are
+    computed from (lite0_unet.colouring_model); cache_key: what names the model in the cache (its
+    weights' digest and precision), None: its graphs are not kept."""
 
-    def __init__(self, model, config, factor: int, body):
+    accepts_hints = True
+
+    def __init__(self, trained, config, factor: int, body, cache_key: dict | None = None):
         import keras
 
-        self._features = {False: _frozen(body(False))}
-        self._build_hinted = lambda: _frozen(body(True))
-        kernel, bias = model.get_layer("ab_logits").get_weights()
-        self._kernel = (kernel[0, 0] / config.temperature).astype(np.float32)
-        self._bias = ((bias + _correction(config)) / config.temperature).astype(np.float32)
-        self._centres = np.asarray(config.bins, np.float32)
-        self._temperature = config.temperature
-        self._factor = factor
+        self._trained, self._body, self._config, self._factor = trained, body, config, factor
+        self._cache_key = cache_key
+        self._tensorflow = keras.backend.backend() == "tensorflow"
         # a CPU decodes in cache-sized pieces; a GPU takes the batch whole
-        self._in_pieces = keras.backend.backend() == "tensorflow" and not gpus()
-        self._predict = _traced(self._run)
+        self._in_pieces = self._tensorflow and not gpus()
+        self._graphs = {}
+        self._graph(False, False)  # the usual one at once: a model that cannot load says so before any work
 
     def __call__(self, inputs, prior):
-        hinted = len(inputs) == 3
-        if hinted not in self._features:  # hints are rare: that model is built on first use
-            self._features[hinted] = self._build_hinted()
-        return self._predict(inputs, prior)
+        return self._graph(len(inputs) == 3, prior is not None)(*inputs, *([] if prior is None else [prior]))
 
-    def _decode(self, features, prior=None):
-        """(B, h, w, C) features, prior / temperature (B, 1, 1, Q) or None -> (B, h, w, 2) a*b*."""
-        import keras
+    def _graph(self, hinted: bool, with_prior: bool):
+        """The function for this kind of call (hints are rare: that graph is made on first use)."""
+        kind = (hinted, with_prior)
+        if kind not in self._graphs:
+            if not self._tensorflow:
+                self._graphs[kind] = self._colouring(hinted, with_prior)[0]
+            else:
+                from .graph_cache import GraphStore, cached_function, graph_key
 
-        ops = keras.ops
-        logits = ops.einsum("...c,cq->...q", ops.cast(features, "float32"), self._kernel) + self._bias
-        if prior is not None:
-            logits = logits + prior
-        return ops.einsum("...q,qc->...c", ops.softmax(logits, axis=-1), self._centres)
+                decoding = hashlib.sha256(self._config.to_json().encode()).hexdigest()
+                key = graph_key(graph="lite0_unet", **(self._cache_key or {}), decoding=decoding, hints=hinted,
+                                prior=with_prior, pieces=self._in_pieces, factor=self._factor)
+                store = GraphStore() if self._cache_key is not None else None
+                self._graphs[kind] = cached_function(store, key, lambda: self._frozen(hinted, with_prior))
+        return self._graphs[kind]
 
-    def _decode_in_pieces(self, features):
-        """_decode without a prior on a CPU: the pixels in 8 pieces (a batch of 8 pictures' (h * w, Q)
-        logits stay in the cache one picture at a time), each as 2-D TensorFlow ops, the bias joined to
-        the matrix product (oneDNN fuses them). Lite0's h and w are multiples of 8, so 8 divides B*h*w."""
+    def _frozen(self, hinted: bool, with_prior: bool):
+        """The frozen graph of this kind of call (graph_cache.Graph), its inputs of any batch and size."""
         import tensorflow as tf
 
-        shape = tf.shape(features)
-        pixels = tf.reshape(tf.cast(features, tf.float32), (-1, shape[-1]))
-        ab = [tf.einsum("nq,qc->nc", tf.nn.softmax(tf.nn.bias_add(piece @ self._kernel, self._bias), axis=-1),
-                        self._centres) for piece in tf.split(pixels, _PIECES)]
-        return tf.reshape(tf.concat(ab, 0), tf.concat([shape[:-1], [2]], 0))
+        from .graph_cache import frozen
 
-    def _run(self, inputs, prior):
-        features = self._features[len(inputs) == 3](*inputs)
-        if prior is None and self._in_pieces:
-            return _upsampled(self._decode_in_pieces(features), self._factor)
-        prior = None if prior is None else prior[:, None, None, :] / self._temperature
-        return _upsampled(self._decode(features, prior), self._factor)
+        run, body = self._colouring(hinted, with_prior)
+        spec = [tf.TensorSpec((None,) + tuple(t.shape[1:]), tf.float32) for t in body.inputs]
+        if with_prior:
+            spec.append(tf.TensorSpec((None, len(self._config.bins)), tf.float32))
+        return frozen(tf.function(run, input_signature=spec).get_concrete_function())  # body in scope
+
+    def _colouring(self, hinted: bool, with_prior: bool):
+        """(run(*inputs[, prior]) -> a*b*, the body it runs), the temperature and the prior correction
+        folded into the logits' kernel and bias."""
+        body = self._body(hinted)
+        kernel, bias = self._trained().get_layer("ab_logits").get_weights()
+        temperature = self._config.temperature
+        kernel = (kernel[0, 0] / temperature).astype(np.float32)
+        bias = ((bias + _correction(self._config)) / temperature).astype(np.float32)
+        centres, count = np.asarray(self._config.bins, np.float32), len(body.inputs)
+
+        def run(*args):
+            features = body(list(args[:count]), training=False)
+            if not with_prior and self._in_pieces:
+                return _upsampled(_decode_in_pieces(features, kernel, bias, centres), self._factor)
+            prior = args[count][:, None, None, :] / temperature if with_prior else None
+            return _upsampled(_decode(features, kernel, bias, centres, prior), self._factor)
+
+        return run, body
+
+
+def _decode(features, kernel, bias, centres, prior=None):
+    """(B, h, w, C) features, prior / temperature (B, 1, 1, Q) or None -> (B, h, w, 2) a*b*."""
+    import keras
+
+    ops = keras.ops
+    logits = ops.einsum("...c,cq->...q", ops.cast(features, "float32"), kernel) + bias
+    if prior is not None:
+        logits = logits + prior
+    return ops.einsum("...q,qc->...c", ops.softmax(logits, axis=-1), centres)
+
+
+def _decode_in_pieces(features, kernel, bias, centres):
+    """_decode without a prior on a CPU: the pixels in 8 pieces (a batch of 8 pictures' (h * w, Q)
+    logits stay in the cache one picture at a time), each as 2-D TensorFlow ops, the bias joined to
+    the matrix product (oneDNN fuses them). Lite0's h and w are multiples of 8, so 8 divides B*h*w."""
+    import tensorflow as tf
+
+    shape = tf.shape(features)
+    pixels = tf.reshape(tf.cast(features, tf.float32), (-1, shape[-1]))
+    ab = [tf.einsum("nq,qc->nc", tf.nn.softmax(tf.nn.bias_add(piece @ kernel, bias), axis=-1), centres)
+          for piece in tf.split(pixels, _PIECES)]
+    return tf.reshape(tf.concat(ab, 0), tf.concat([shape[:-1], [2]], 0))

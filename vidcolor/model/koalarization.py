@@ -121,8 +121,8 @@ class Koalarization:
         """The model to colour with: batch normalisation folded in, where it has any."""
         return fold_batch_norm(model, config, dtype_policy_of(model)) if config.batch_norm else model
 
-    def predictor(self, model, config):
-        """Colorizer's predict(inputs, prior) on the inference model: heads.predictor."""
+    def predictor(self, model, config, cache_key=None):
+        """Colorizer's predict(inputs, prior) on the inference model: heads.predictor (its graph is not cached)."""
         from .heads import predictor
 
-        return predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE)
+        return predictor(model(), config, LOGIT_STRIDE // OUTPUT_STRIDE)

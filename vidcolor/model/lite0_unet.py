@@ -148,9 +148,9 @@ class Lite0Unet:
         """The model to colour with: as trained (its batch normalisation is folded already)."""
         return model
 
-    def predictor(self, model, config):
+    def predictor(self, model, config, cache_key=None):
         """Colorizer's predict(inputs, prior): heads.Lite0Predictor, on this model's body laid out to colour with."""
         from .heads import Lite0Predictor
 
-        return Lite0Predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE,
-                              body=lambda hint_input: colouring_model(model, config, hint_input))
+        return Lite0Predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE, cache_key=cache_key,
+                              body=lambda hint_input: colouring_model(model(), config, hint_input))

@@ -37,8 +37,10 @@ class Architecture(Protocol):
     def inference_model(self, model, config):
         """The model to colour with, made from the model as trained."""
 
-    def predictor(self, model, config):
-        """predict(inputs, prior) -> a*b* in Lab units, on the inference model (heads.py)."""
+    def predictor(self, model, config, cache_key: dict | None = None):
+        """predict(inputs, prior) -> a*b* in Lab units (heads.py). model(): the inference model, which
+        loads the weights if need be (a predictor whose graphs are in the cache may never ask);
+        cache_key: what names the model in the graph cache (graph_cache.py), None: not kept there."""
 
 
 ARCHITECTURES: dict[str, Architecture] = {entry.name: entry for entry in (Lite0Unet(), Koalarization())}
