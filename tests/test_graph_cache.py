@@ -136,3 +136,44 @@ def test_the_embedder_graph_embeds_as_its_keras_model_and_is_read_back(monkeypat
     monkeypatch.setattr(embedders, "load_embedder", lambda *args: pytest.fail("the Keras embedder was built"))
     np.testing.assert_array_equal(embedders.colouring_embedder("efficientnet_lite0").embed(grey), graph_logits)
 
+
+
+def test_a_cached_colorizer_starts_on_tensorflows_runtime_alone(two_models, cache, tmp_path):
+    """A new process whose graphs are all in the cache colours without importing Keras or TensorFlow's
+    API (tf_runtime.py), exactly as this one does; TensorFlow is whole again once anything asks it for more."""
+    import subprocess
+    import sys
+
+    path = two_models[0]
+    made = colours(path)
+    np.save(tmp_path / "light.npy", LIGHT)
+    np.save(tmp_path / "embedding.npy", EMBEDDING)
+    script = f"""
+import sys
+import numpy as np
+from vidcolor.model import load_colorizer
+from vidcolor.model.tf_runtime import unfinished
+colorizer = load_colorizer({str(path)!r}, precision="float32")
+np.save({str(tmp_path / "ab.npy")!r}, colorizer.predict_ab(np.load({str(tmp_path / "light.npy")!r}),
+                                                           np.load({str(tmp_path / "embedding.npy")!r})))
+assert "keras" not in sys.modules and unfinished(), "Keras or TensorFlow's API was imported"
+import tensorflow as tf
+assert float(tf.reduce_sum(tf.ones((2, 3)))) == 6.0 and tf.executing_eagerly() and not unfinished()
+import keras
+assert keras.layers.Dense(2)(tf.ones((1, 3))).shape == (1, 2)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, env={**__import__("os").environ,
+                                                                   "VIDCOLOR_CACHE": str(cache.parent)})
+    np.testing.assert_array_equal(np.load(tmp_path / "ab.npy"), made)
+
+
+def test_a_graph_readied_in_the_background_computes_as_one_that_was_not(two_models, cache):
+    from vidcolor.model.graph_cache import GraphFunction
+
+    colours(two_models[0])
+    sidecar = json.loads(next(cache.glob("*.json")).read_text())
+    graph = GraphStore(cache).load(sidecar["key"])
+    inputs = (LIGHT[..., None] / 50 - 1, EMBEDDING)
+    plain, warmed = GraphFunction(graph), GraphFunction(graph)
+    warmed.warm_up(32)
+    np.testing.assert_array_equal(np.asarray(warmed(*inputs)), np.asarray(plain(*inputs)))

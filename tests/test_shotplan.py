@@ -1,4 +1,4 @@
-"""The shot plan: scanned in a background thread ahead of the colour pass, the same as a full scan."""
+"""The shot plan: scanned by the colour pass's own decoding, or in a background thread ahead of it, the same as a full scan."""
 
 import threading
 
@@ -6,18 +6,22 @@ import numpy as np
 import pytest
 from clips import make_clip
 
-from vidcolor.media import probe_video
-from vidcolor.film.shot_plan import ShotPlan, scan_shots
+from vidcolor.color import grey_from_lightness, grey_to_lightness_table
+from vidcolor.film import shot_scan
+from vidcolor.film.shot_plan import ShotPlan
+from vidcolor.film.shot_scan import EMBED_SHORT_SIDE, scan_shots
+from vidcolor.media import decode_frames_and_small, decode_small_frames, probe_video
 
 
 class MeanEmbedder:
     """Embeds a stack of grey frames as its mean brightness, repeated; records the thread it ran in."""
 
     def __init__(self, fail_at: int | None = None):
-        self.threads, self.fail_at = set(), fail_at
+        self.threads, self.fail_at, self.picks = set(), fail_at, []
 
     def embed(self, grey):
         self.threads.add(threading.current_thread().name)
+        self.picks.append(grey)
         if self.fail_at is not None and grey.mean() > self.fail_at:
             raise RuntimeError("embedder broke")
         return np.full((len(grey), 1000), grey.mean(), np.float32)
@@ -61,3 +65,57 @@ def test_a_saved_plan_answers_at_the_shot_boundaries():
     np.testing.assert_array_equal(np.asarray(plan.embeddings), embeddings)
     np.testing.assert_array_equal(plan.embeddings[[2, 0]], embeddings[[2, 0]])
     assert ShotPlan.saved([], embeddings[:1], 5).shot_of(100) == 0
+
+
+def _along(film, info, embedder, pulled=None, **kwargs):
+    """A plan scanned by one decoding pass, and the frames it hands on; `pulled` counts the frames decoded."""
+    plan = ShotPlan.along(info, embedder, **kwargs)
+    pairs = decode_frames_and_small(film, info, EMBED_SHORT_SIDE)
+    if pulled is not None:
+        pairs = (pulled.append(pair[0].index) or pair for pair in pairs)
+    return plan, plan.scan_along(pairs)
+
+
+def _same_shots(a, b):
+    assert [(s.start, s.end, s.pts, s.color) for s in a] == [(s.start, s.end, s.pts, s.color) for s in b]
+    np.testing.assert_array_equal(np.stack([s.embedding for s in a]), np.stack([s.embedding for s in b]))
+
+
+def test_a_plan_scanned_by_the_colour_pass_decoding_is_the_scan_of_a_pass_of_its_own(film):
+    info = probe_video(film)
+    own_pass = list(scan_shots(film, info, MeanEmbedder()))
+    saved = []
+    plan, frames = _along(film, info, MeanEmbedder(), on_complete=saved.append)
+    handed = []
+    for frame in frames:
+        handed.append(frame.index)
+        plan.shot_of(frame.index)  # answered without waiting: the frame's shot is settled
+    assert handed == list(range(40))
+    _same_shots(plan.finish()._shots, own_pass)
+    assert plan.cuts == [20] and plan.frames == 40 and len(saved) == 1 and saved[0].cuts == [20]
+    assert plan.frame_pts is not None and len(plan.frame_pts) == 40
+
+
+def test_a_long_shot_is_settled_from_its_first_frames_and_its_frames_are_not_all_held(film, monkeypatch):
+    monkeypatch.setattr(shot_scan, "LEAST_SETTLE_FRAMES", 6)
+    monkeypatch.setattr(shot_scan, "MOST_SETTLE_FRAMES", 6)  # each 20-frame shot settles after 6 frames
+    info = probe_video(film)
+    pulled, held = [], []
+    embedder = MeanEmbedder()
+    plan, frames = _along(film, info, embedder, pulled=pulled)
+    for frame in frames:
+        held.append(len(pulled) - frame.index)  # decoded and not yet handed on, this one included
+        assert plan.shot_of(frame.index) == (frame.index >= 20)
+    assert max(held) == 6
+    _same_shots(plan.finish()._shots, list(scan_shots(film, info, MeanEmbedder())))
+    grey = grey_from_lightness(grey_to_lightness_table(info.full_range))
+    small = [grey[s.luma] for s in decode_small_frames(film, EMBED_SHORT_SIDE)]
+    # the second shot's picks: its first frame, and the last of its first six
+    np.testing.assert_array_equal(embedder.picks[1][[0, -1]], np.stack([small[20], small[25]]))
+
+
+def test_a_failing_scan_along_raises_in_the_colour_pass_and_frees_its_plan(film):
+    plan, frames = _along(film, probe_video(film), MeanEmbedder(fail_at=-1))
+    with pytest.raises(RuntimeError, match="embedder broke"):
+        next(frames)
+    assert plan.shot_of(0) == 0 and plan.frames == 0  # the scan's end was sent: no lookup waits for ever

@@ -36,7 +36,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     """float32 Lab -> RGB float32 in [0, 1] (clipped)."""
     rgb = cv2.cvtColor(np.ascontiguousarray(lab, np.float32), cv2.COLOR_Lab2RGB)
-    return np.clip(rgb, 0.0, 1.0)
+    return np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
 def lightness(rgb: np.ndarray) -> np.ndarray:
@@ -71,15 +71,19 @@ _LUMA_WEIGHTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 
 def rgb_to_chroma(rgb: np.ndarray, matrix: str, full_range: bool, depth: int = 8) -> np.ndarray:
     """RGB float in [0, 1] (h, w, 3) -> (h, w, 2) float32 Cb, Cr as `depth`-bit codes."""
+    return cv2.transform(np.asarray(rgb, np.float32), _chroma_matrix(matrix, full_range, depth))
+
+
+def _chroma_matrix(matrix: str, full_range: bool, depth: int) -> np.ndarray:
+    """The affine map RGB -> (Cb, Cr) codes as a 2x4 matrix for cv2.transform (the last column: the centre)."""
     kr, kb = _LUMA_WEIGHTS[matrix]
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = kr * r + (1.0 - kr - kb) * g + kb * b
-    cb = (b - y) / (2.0 * (1.0 - kb))
-    cr = (r - y) / (2.0 * (1.0 - kr))
+    kg = 1.0 - kr - kb
     step = float(1 << (depth - 8))
     scale = float((1 << depth) - 1) if full_range else 224.0 * step
     centre = 128.0 * step
-    return np.stack([centre + scale * cb, centre + scale * cr], axis=-1).astype(np.float32)
+    cb = np.array([-kr, -kg, 1.0 - kb]) * (scale / (2.0 * (1.0 - kb)))  # (B - Y) / (2 (1 - Kb))
+    cr = np.array([1.0 - kr, -kg, -kb]) * (scale / (2.0 * (1.0 - kr)))  # (R - Y) / (2 (1 - Kr))
+    return np.array([[*cb, centre], [*cr, centre]], np.float32)
 
 
 def guided_upsample(src: np.ndarray, guide: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
@@ -88,29 +92,38 @@ def guided_upsample(src: np.ndarray, guide: np.ndarray, radius: int = 4, eps: fl
     A fast guided filter (He & Sun 2015): the linear model src ~ A * guide + B is
     fitted on the small grid, its coefficients are upsampled smoothly, and applied
     to the full-resolution guide, so chroma edges snap to lightness edges.
-    `guide` is float in [0, 1].
+    `guide` is float in [0, 1]. Returns float32 (H, W, c).
     """
+    return np.dstack(guided_planes(src, guide, radius, eps))
+
+
+def guided_planes(src: np.ndarray, guide: np.ndarray, radius: int = 4, eps: float = 1e-3,
+                  dtype: type | None = None) -> list[np.ndarray]:
+    """guided_upsample as one (H, W) plane per channel of `src`: float32, or with `dtype`
+    (np.uint8, np.uint16) rounded to the nearest code and saturated to that type's range."""
     height, width = guide.shape[:2]
     h, w = src.shape[:2]
-    src = src.reshape(h, w, -1).astype(np.float32)
-    guide_small = cv2.resize(guide, (w, h), interpolation=cv2.INTER_AREA)[..., None]
+    src = np.asarray(src, np.float32).reshape(h, w, -1)
+    guide = np.asarray(guide, np.float32)
+    guide_small = cv2.resize(guide, (w, h), interpolation=cv2.INTER_AREA)
     box = (2 * radius + 1, 2 * radius + 1)
 
     def mean(x: np.ndarray) -> np.ndarray:
-        out = cv2.boxFilter(x, -1, box, borderType=cv2.BORDER_REFLECT)
-        return out.reshape(x.shape)
+        return cv2.boxFilter(x, -1, box, borderType=cv2.BORDER_REFLECT)
 
     mean_g = mean(guide_small)
-    mean_s = mean(src)
-    cov_gs = mean(guide_small * src) - mean_g * mean_s
-    var_g = mean(guide_small * guide_small) - mean_g * mean_g
-    a = cov_gs / (var_g + eps)
-    b = mean_s - a * mean_g
-    a = mean(a)
-    b = mean(b)
-    a_full = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
-    b_full = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
-    return a_full * guide[..., None] + b_full
+    inverse = 1.0 / (mean(guide_small * guide_small) - mean_g * mean_g + np.float32(eps))  # 1 / (var + eps)
+    out_depth = -1 if dtype is None else {np.uint8: cv2.CV_8U, np.uint16: cv2.CV_16U}[dtype]
+    planes = []
+    for channel in range(src.shape[2]):
+        plane = np.ascontiguousarray(src[..., channel])
+        mean_s = mean(plane)
+        a = (mean(guide_small * plane) - mean_g * mean_s) * inverse  # cov / (var + eps)
+        b = mean_s - a * mean_g
+        a_full = cv2.resize(mean(a), (width, height), interpolation=cv2.INTER_LINEAR)
+        b_full = cv2.resize(mean(b), (width, height), interpolation=cv2.INTER_LINEAR)
+        planes.append(cv2.add(cv2.multiply(a_full, guide), b_full, dtype=out_depth))
+    return planes
 
 
 def merge_lab(light: np.ndarray, ab: np.ndarray, dtype=np.uint8) -> np.ndarray:

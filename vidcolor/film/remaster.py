@@ -1,11 +1,11 @@
 """`remaster()`: a black-and-white film in, the same film in colour out, with its sound.
 
-Two decoding passes keep memory flat for a film of any length:
+One decoding pass, with memory flat for a film of any length:
 
-1. a cheap low-resolution pass finds the cuts and computes one embedding per
-   shot (from a few frames spread over it); it runs in a background thread,
-   ahead of the second (shot_plan.py);
-2. the full pass colours every key_interval-th frame of each shot in batches at
+1. each frame, shrunk, goes through the shot scan, which finds the cuts and computes one
+   embedding per shot (from a few frames spread over its first seconds; shot_scan.py); the
+   frames wait until their shot is settled (a bounded wait, shot_plan.py);
+2. the colour pass colours every key_interval-th frame of each shot in batches at
    a working size, fills the frames between and smooths a*b* over neighbouring
    key frames of the same shot along the optical flow, and re-encodes.
 
@@ -29,13 +29,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import VidcolorError, raise_if_interrupted
-from ..media import Timeline, VideoInfo, decode_frames_from, encoder_time_base, first_field, probe_video
+from ..media import (Timeline, VideoInfo, decode_frames_and_small, decode_frames_from, encoder_time_base, first_field,
+                     probe_video)
 from ..media.codecs import LABELS, wanted_codec
 from ..options import RemasterOptions
 from ..outputs import colored_film_name
 from ..threads import BackgroundSink, background
 from .direction_file import Direction
 from .run import FilmRun, claimed_output, film_direction, open_run
+from .shot_scan import EMBED_SHORT_SIDE
 from .segments import ResumePlan, SegmentStore, SegmentWriter, join_segments
 from .shot_director import ShotDirector
 from .stages import ColorStage, EncodeStage, SmoothStage
@@ -104,7 +106,10 @@ def remaster(
     before = _file_identity(output)
     try:
         with claimed_output(source, output, options, info) as film:
-            run = open_run(film, options, colorizer, direction, warn=warn, resume=resume)
+            # one decoding pass, unless the colour pass may start inside the film, or a direction's shots (by
+            # their first frames) must be checked against the scan before any colouring
+            scan_along = not resume and not (direction and direction.first_frames)
+            run = open_run(film, options, colorizer, direction, warn=warn, resume=resume, scan_along=scan_along)
             resumed = run.store.resume_plan(run.segment_frames, run.options.chunk_frames)
             frames, kept_shots = _color_and_join(run, resumed, on_frame)
         return RemasterResult(source, output, frames, run.plan.shots, time.time() - started, warnings,
@@ -121,7 +126,7 @@ def _told_once(warnings: list[str], on_warning: Callable[[str], None] | None) ->
     told = threading.Lock()
 
     def warn(message: str) -> None:
-        with told:  # the two decoding passes see the same damage: tell it once
+        with told:  # a scan's own pass and the colour pass see the same damage: tell it once
             if message in warnings:
                 return
             warnings.append(message)
@@ -204,7 +209,7 @@ def _keep_finished(store: SegmentStore, error: BaseException, warn: Callable[[st
 
 def color_pass(run: FilmRun, resume: ResumePlan, director: ShotDirector,
                on_frame: Callable[[], None] | None = None) -> None:
-    """Second pass, for the segments `resume` asks for: the stages (stages.py) in four
+    """The colour pass, for the segments `resume` asks for: the stages (stages.py) in four
     threads joined by bounded queues: decode -> model (this thread) -> per-shot hook and
     smoothing -> upsample and encode into segments. The model's thread does nothing else, so it
     never waits on the rest."""
@@ -221,6 +226,7 @@ class _ColorPass:
                  on_frame: Callable[[], None] | None):
         film, plan, options, settings = run.film, run.plan, run.options, run.options.film
         self.film, self.clock, self.warn, self.director, self.on_frame = film, run.clock, run.warn, director, on_frame
+        self.plan = plan
         self.chunk = options.chunk_frames
         self.smooth = SmoothStage(settings.smooth_strength if settings.smooth else 0.0, settings.smooth_radius,
                                   settings.key_interval, run.colorizer.output_stride, run.clock,
@@ -277,8 +283,7 @@ class _ColorPass:
         timeline, start, first, frame_pts = self.timeline, self.start, self.first, self.frame_pts
         for pts in frame_pts[:first] if timeline is not None and first else ():
             timeline.next(int(pts))  # the frames not decoded
-        with closing(decode_frames_from(self.film.source, self.film.info, first, frame_pts,
-                                        on_warning=self.warn)) as frames:
+        with closing(self._decoded(first, frame_pts)) as frames:
             for frame in frames:
                 if self.run_out is not None and frame.index >= self.run_out:
                     return
@@ -289,6 +294,13 @@ class _ColorPass:
                     self.writer.last_pts = timeline.last_pts
                 if frame.index >= self.warm_up or self.director.follows_hints:  # hints: from their shot's start
                     yield self.color.lightness(frame)
+
+    def _decoded(self, first: int, frame_pts):
+        film = self.film
+        if self.plan.scans_along:  # one decoding for the scan and the colour (shot_plan.py)
+            return self.plan.scan_along(decode_frames_and_small(film.source, film.info, EMBED_SHORT_SIDE,
+                                                                on_warning=self.warn))
+        return decode_frames_from(film.source, film.info, first, frame_pts, on_warning=self.warn)
 
     def _send(self, ready_items) -> None:
         for ready in ready_items:

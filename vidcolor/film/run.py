@@ -98,19 +98,22 @@ class FilmRun:
 
 def open_run(film: Film, options: RemasterOptions, colorizer: ColorizerProtocol | None = None,
              direction: Direction | None = None, *, warn: Callable[[str], None], resume: bool = False,
-             shared: bool = False) -> FilmRun:
+             shared: bool = False, scan_along: bool = False) -> FilmRun:
     """The run of `film`: the colorizer (the one given, else options' model, loaded) decoding in
     options' style (default FILM_STYLE), the options with its batch size settled, and the side
     folder of the run's fingerprint, with the film's shot plan:
 
     - a new folder (any other one discarded, warning), or with resume=True the folder there if it
-      was made with the same fingerprint (else a new one, warning why); its plan, or a scan in
-      the background, saved there once complete;
+      was made with the same fingerprint (else a new one, warning why); its plan, or one to be
+      scanned, saved there once complete: by the colour pass's decoding where scan_along=True
+      (remaster() without resume: the colour pass decodes the film from its start), else in a
+      pass of its own in the background;
     - shared=True, for a piece of a film coloured in pieces: the folder and plan its scan made
       (OutputError if the folder is gone, was made with another fingerprint, or has no plan).
     """
     model = options.model
     colorizer = colorizer_for(model.style or FILM_STYLE, colorizer, model.weights, model.precision)
+    colorizer.prepare()  # the embedder now, readied in the background with the colorizer: the shot scan needs it first
     for message in film.warnings:
         warn(message)
     if model.batch_size is None:
@@ -125,8 +128,12 @@ def open_run(film: Film, options: RemasterOptions, colorizer: ColorizerProtocol 
             raise OutputError(f"{store.folder}: the film's shot plan is missing there")
     else:
         store = SegmentStore.open(film.output, prints, resume=resume, warn=warn)
-        plan = store.load_plan() or ShotPlan.scan(film.source, film.info, colorizer, on_warning=warn, clock=clock,
-                                                  on_complete=store.save_plan)
+        plan = store.load_plan()
+        if plan is None and scan_along:
+            plan = ShotPlan.along(film.info, colorizer, clock=clock, on_complete=store.save_plan)
+        elif plan is None:
+            plan = ShotPlan.scan(film.source, film.info, colorizer, on_warning=warn, clock=clock,
+                                 on_complete=store.save_plan)
     return FilmRun(film, options, colorizer, direction, segment_frames, store, plan, warn, clock)
 
 

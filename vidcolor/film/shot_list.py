@@ -1,4 +1,4 @@
-"""`vidcolor shots FILM`: a film's shots, found as the remaster finds them (shotplan.scan_shots, the
+"""`vidcolor shots FILM`: a film's shots, found as the remaster finds them (shot_scan.scan_shots, the
 same detector on the same small frames), as a contact sheet (each shot's first frame with its
 number and timecode; with `preview`, beside it as the remaster would colour it) and a direction
 file listing every shot for the user to edit (direction_file.py)."""
@@ -18,7 +18,8 @@ from ..media import probe_video
 from ..options import DEFAULT_RENDER_SIZE, FILM_STYLE, check_style
 from ..outputs import output_folder, refuse_overwrite, shots_names, write_text
 from ..sheets import captioned_sheet
-from .shot_plan import EMBED_SHORT_SIDE, ShotPlan, scan_shots
+from .shot_plan import ShotPlan
+from .shot_scan import EMBED_SHORT_SIDE, scan_shots
 from ..model import ColorizerProtocol, colorizer_for
 from ..model.render import colorize_lightness, placed_hints
 

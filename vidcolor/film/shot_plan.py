@@ -1,93 +1,87 @@
-"""The shot plan of a film: where its cuts are and one embedding per shot.
+"""The shot plan of a film: where its cuts are and one embedding per shot (shot_scan.py finds them).
 
-`scan_shots` finds them from small grey frames (the cheap first pass). `ShotPlan.scan` runs
-that scan in a background thread while the colour pass goes on behind it: the colour pass asks
-for a frame's shot and waits only if the scan has not yet closed that shot. The scan needs
-a fraction of the colour pass's time, so on two cores it fits in the colour pass's gaps.
+A remaster decodes its film once: `ShotPlan.along` is scanned by the colour pass's own decoding
+(`scan_along`), which hands each frame on once its shot is settled, so the colour pass never
+waits for the scan and holds a bounded number of frames. Where the colour pass starts inside the
+film (a resumed run whose plan was not saved), `ShotPlan.scan` scans in a pass of its own in a
+background thread, ahead of the colour pass, which waits only if the scan has not yet reached a
+frame's shot. A saved plan (`saved`) is complete from the start.
 """
 
 from __future__ import annotations
 
 import bisect
+import queue
+from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..color import grey_from_lightness, grey_to_lightness_table
-from ..media import SmallFrame, VideoInfo, decode_small_frames
-from .cuts import CutDetector, ShotSampler
+from ..media import SmallFrame, VideoInfo, YuvFrame
 from ..threads import StageClock, background
-from .truecolor import SAMPLE_EVERY, SAMPLE_SIDE, ChromaMeter, ShotColor
+from .shot_scan import Shot, ShotScanner, scan_shots
+from .truecolor import ShotColor
 
-EMBED_SHORT_SIDE = 224
-
-
-@dataclass
-class _Shot:
-    start: int
-    end: int  # exclusive
-    embedding: np.ndarray | None  # None where the scan had no colorizer
-    color: ShotColor = ShotColor()
-    seconds: float = 0.0  # when it starts
-    end_seconds: float = 0.0  # when its last frame ends
-    first: object = None  # what `first_picture` made of its first frame
-    pts: tuple = ()  # its frames' pts, as decoded (none where unknown)
-
-
-def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
-               first_picture: Callable[[SmallFrame], object] | None = None) -> Iterator[_Shot]:
-    """First pass: yields each shot once it ends, with its embedding (from a few frames spread over it;
-    none without a colorizer) and how much colour it holds already (truecolor.py)."""
-    clock = clock or StageClock()
-    grey_of_luma = grey_from_lightness(grey_to_lightness_table(info.full_range))  # what the embedders see
-    detector, sampler, meter = CutDetector(), ShotSampler(), ChromaMeter()
-    start = count = 0
-    opening = last = None
-    times: list = []
-
-    def close_shot(end: int) -> _Shot:
-        picks = sampler.take()
-        embedding = None if colorizer is None else clock.timed("embed", colorizer.embed, np.stack(picks)).mean(axis=0)
-        duration = 1.0 / float(info.fps)
-        return _Shot(start, end, None if embedding is None else embedding.astype(np.float32), meter.result(),
-                     opening.seconds, last.seconds + duration, first_picture(opening) if first_picture else None,
-                     tuple(times))
-
-    small_frames = decode_small_frames(source, EMBED_SHORT_SIDE, on_warning=on_warning)
-    with closing(background(small_frames, 16, clock, "decode_small")) as frames:
-        for small in frames:
-            grey = grey_of_luma[small.luma]
-            if clock.timed("shots", detector.push, grey):
-                yield close_shot(count)
-                start, meter, times = count, ChromaMeter(), []
-            if count == start:
-                opening = small
-            if (count - start) % SAMPLE_EVERY == 0:
-                clock.timed("color_check", meter.push, small.rgb(SAMPLE_SIDE))
-            sampler.push(grey)
-            times.append(small.frame.pts)
-            last = small
-            count += 1
-    if count:
-        yield close_shot(count)
+_SCANNED = object()  # the end of a plan's updates
 
 
 class ShotPlan:
     """Where a film's shots start and their embeddings: complete (`saved`), or still being
-    scanned in a background thread (`scan`), when lookups wait for the scan to reach them.
+    scanned (`along`, `scan`), when lookups wait for the scan to reach them.
 
-    `scan`'s on_complete(plan) is called in the scanning thread as soon as the scan ends (e.g. to
-    save it). Close the plan (or use it as a context manager) to stop a scan early.
+    on_complete(plan) is called in the scanning thread as soon as the scan ends (e.g. to save
+    it). Close the plan (or use it as a context manager) to stop a scan early.
     """
 
-    def __init__(self, shots: list[_Shot], events: Iterator[_Shot] | None = None, frame_pts: np.ndarray | None = None):
+    def __init__(self, shots: list[Shot], events: Iterator[Shot] | None = None, frame_pts: np.ndarray | None = None):
         self._shots = list(shots)
         self._starts = [shot.start for shot in self._shots]
         self._events = events
         self._frame_pts = frame_pts
+        self._along: tuple[ShotScanner, queue.SimpleQueue, Callable | None] | None = None
+
+    @classmethod
+    def along(cls, info: VideoInfo, colorizer, *, clock: StageClock | None = None,
+              on_complete: Callable[["ShotPlan"], None] | None = None) -> "ShotPlan":
+        """A plan that the colour pass's decoding scans as it goes (scan_along)."""
+        updates: queue.SimpleQueue = queue.SimpleQueue()
+        plan = cls([], iter(updates.get, _SCANNED))
+        plan._along = ShotScanner(info, colorizer, clock=clock), updates, on_complete
+        return plan
+
+    @property
+    def scans_along(self) -> bool:
+        """Made `along`: scan_along must be given the film's frames."""
+        return self._along is not None
+
+    def scan_along(self, frames: Iterator[tuple[YuvFrame, SmallFrame]]) -> Iterator[YuvFrame]:
+        """For a plan made `along`: scans the small frame of each decoded frame (media.decode_frames_and_small)
+        and hands on the frames, in order, once their shot is settled (shot_scan.py: it holds at most
+        settle_frames of them). Run it in the decoding thread: lookups in the colour pass's thread
+        find the shot of every frame handed on."""
+        scanner, updates, on_complete = self._along
+        held: deque[YuvFrame] = deque()
+        ended: list[Shot] = []
+        try:
+            for frame, small in frames:
+                self._send(scanner.push(small), updates, ended)
+                held.append(frame)
+                while held and held[0].index < scanner.settled_frames:
+                    yield held.popleft()
+            self._send(scanner.finish(), updates, ended)
+            if on_complete:
+                on_complete(ShotPlan(ended))
+            yield from held
+        finally:
+            updates.put(_SCANNED)
+
+    @staticmethod
+    def _send(shots: list[Shot], updates: queue.SimpleQueue, ended: list[Shot]) -> None:
+        for shot in shots:
+            updates.put(shot)
+            if shot.end is not None:
+                ended.append(shot)
 
     @classmethod
     def saved(cls, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor] | None = None,
@@ -95,13 +89,13 @@ class ShotPlan:
         starts = [0] + list(cuts)
         ends = list(cuts) + [frames]
         colors = colors or [ShotColor()] * len(starts)
-        return cls([_Shot(s, e, embeddings[i], colors[i]) for i, (s, e) in enumerate(zip(starts, ends))],
+        return cls([Shot(s, e, embeddings[i], colors[i]) for i, (s, e) in enumerate(zip(starts, ends))],
                    frame_pts=frame_pts if frame_pts is not None and len(frame_pts) == frames else None)
 
     @classmethod
     def scan(cls, source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
              on_complete: Callable[["ShotPlan"], None] | None = None) -> "ShotPlan":
-        def scanning() -> Iterator[_Shot]:
+        def scanning() -> Iterator[Shot]:
             shots = []
             for shot in scan_shots(source, info, colorizer, on_warning=on_warning, clock=clock):
                 shots.append(shot)
@@ -112,7 +106,7 @@ class ShotPlan:
         return cls([], background(scanning(), 1 << 16, stage="plan"))
 
     def _pull(self) -> bool:
-        """Take the next scanned shot; False once the scan is over."""
+        """Take the next update of the scan (a shot settled or ended); False once the scan is over."""
         if self._events is None:
             return False
         try:
@@ -120,12 +114,20 @@ class ShotPlan:
         except StopIteration:
             self._events = None
             return False
-        self._shots.append(shot)
-        self._starts.append(shot.start)
+        if not self._shots or self._shots[-1] is not shot:  # a long shot comes again when it ends
+            self._shots.append(shot)
+            self._starts.append(shot.start)
         return True
 
+    def _reaches(self, index: int) -> bool:
+        """Whether the shots taken so far say which shot frame `index` is in."""
+        if not self._shots:
+            return False
+        last = self._shots[-1]
+        return index < (last.end if last.end is not None else last.start + last.seen)
+
     def shot_of(self, index: int) -> int:
-        while not self._shots or index >= self._shots[-1].end:
+        while not self._reaches(index):
             if not self._pull():
                 break  # past the scanned end (the scan saw fewer frames): the last shot
         return max(0, bisect.bisect_right(self._starts, index) - 1)
@@ -180,14 +182,18 @@ class ShotPlan:
 
     @property
     def frames(self) -> int:
-        return self._shots[-1].end if self._shots else 0
+        """The frames scanned so far (all of them once finished)."""
+        if not self._shots:
+            return 0
+        last = self._shots[-1]
+        return last.end if last.end is not None else last.start + last.seen
 
     @property
     def shots(self) -> int:
         return max(1, len(self._shots))
 
     def close(self) -> None:
-        if self._events is not None:
+        if self._events is not None and hasattr(self._events, "close"):  # a scan's thread (along: the decoding's)
             self._events.close()
 
     def __enter__(self) -> "ShotPlan":
@@ -198,7 +204,7 @@ class ShotPlan:
 
 
 class _Embeddings:
-    def __init__(self, shots: list[_Shot]):
+    def __init__(self, shots: list[Shot]):
         self._shots = shots
 
     def __getitem__(self, shots) -> np.ndarray:

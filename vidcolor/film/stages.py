@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..model import hints, render
-from ..color import grey_to_lightness_table, guided_upsample, lab_to_rgb, rgb_to_chroma
+from ..color import grey_to_lightness_table, guided_planes, lab_to_rgb, rgb_to_chroma
 from .shot_director import COLOR, KEEP, HintFollower, ShotDirector
 from ..media import VideoInfo, YuvFrame, first_field
 from ..threads import StageClock
@@ -204,10 +204,14 @@ def chroma_planes(luma: np.ndarray, shape: tuple[int, int], light: np.ndarray, a
                   info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
     """Predicted a*b* (with its lightness) -> U and V planes of `shape`, edge-aware upsampled
     guided by the picture's `luma`, at the film's depth (uint8 for 8 bits, uint16 deeper)."""
-    lab = np.concatenate([light[..., None], ab], axis=-1)
+    lab = cv2.merge((np.asarray(light, np.float32), np.asarray(ab, np.float32)))
     chroma = rgb_to_chroma(lab_to_rgb(lab), info.matrix, info.full_range, info.bit_depth)
     ch, cw = shape
     top = info.max_code
-    guide = cv2.resize(luma, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32) / float(top)
-    planes = np.clip(np.round(guided_upsample(chroma, guide)), 0, top).astype(luma.dtype)
-    return np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1])
+    guide = cv2.resize(luma, (cw, ch), interpolation=cv2.INTER_AREA)
+    guide = np.multiply(guide, np.float32(1.0 / top), dtype=np.float32)
+    u, v = guided_planes(chroma, guide, dtype=luma.dtype.type)
+    if top < np.iinfo(luma.dtype).max:  # codes deeper than 8 bits, in 16-bit words
+        np.minimum(u, top, out=u)
+        np.minimum(v, top, out=v)
+    return u, v

@@ -199,11 +199,12 @@ def probe_video(path) -> VideoInfo:
         )
 
 
-def _iter_av_frames(path, info: VideoInfo | None, on_warning: Warn | None, *, deblock: bool = True):
+def _iter_av_frames(path, info: VideoInfo | None, on_warning: Warn | None):
     """Yield (index, av.VideoFrame, info) in presentation order, skipping undecodable packets.
 
-    Both decode passes go through here so they agree on which frames exist. deblock=False skips
-    the codec's loop filter (about a tenth of H.264 decoding), for frames only looked at small.
+    Every decoding pass goes through here so they agree on which frames exist, and decodes them
+    alike (the loop filter too): the small frames the shot scan sees are the same whether a pass
+    of their own or the colour pass decodes them (media.small).
     """
     path = Path(path)
     info = info or probe_video(path)
@@ -213,8 +214,6 @@ def _iter_av_frames(path, info: VideoInfo | None, on_warning: Warn | None, *, de
     with open_input(path) as container:
         stream = container.streams[info.stream_index]
         stream.thread_type = "AUTO"
-        if not deblock:
-            stream.codec_context.options = {"skip_loop_filter": "all"}
         start = _start_seconds(stream)
         times = _FrameTimes(use_packet_dts=container.format.name == "avi")
         for packet, frames in _decode_packets(container, stream, path, info, warn):
@@ -316,18 +315,31 @@ def decode_frames(path, info: VideoInfo | None = None, *, on_warning: Warn | Non
 
 def yuv_frames(av_frames: Iterator[tuple[int, object, VideoInfo]], info: VideoInfo) -> Iterator[YuvFrame]:
     """Decoded frames (index, av.VideoFrame, info) as YuvFrames in `info`'s planar format."""
-    reformatter = VideoReformatter()  # one per pass: frame.reformat() would rebuild swscale each frame
-    pix_fmt, dtype = info.pix_fmt, np.uint8 if info.bit_depth == 8 else np.uint16
-    for index, frame, info in av_frames:
+    to_yuv = YuvConverter(info)
+    for index, frame, _ in av_frames:
+        yield to_yuv(index, frame)
+
+
+class YuvConverter:
+    """A decoded av.VideoFrame -> its YuvFrame in `info`'s planar format; one per pass (it keeps
+    its swscale context: frame.reformat() would rebuild one for each frame)."""
+
+    def __init__(self, info: VideoInfo):
+        self.info = info
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, index: int, frame) -> YuvFrame:
+        info = self.info
+        dtype = np.uint8 if info.bit_depth == 8 else np.uint16
         # a shallower source is made deeper by a shift, not by swscale (which scales full-range
         # 4:2:0 luma by 1023/255)
         shift = max(0, info.bit_depth - frame.format.components[0].bits)
-        target = planar_format(info.bit_depth - shift, info.chroma) if shift else pix_fmt
+        target = planar_format(info.bit_depth - shift, info.chroma) if shift else info.pix_fmt
         if frame.format.name != target or frame.width != info.width or frame.height != info.height:
             # Same range and matrix on both sides: only the layout/subsampling changes.
             color_range = "JPEG" if info.full_range else "MPEG"
             colorspace = "ITU709" if info.matrix == "bt709" else "ITU601"
-            frame = reformatter.reformat(
+            frame = self.reformatter.reformat(
                 frame, width=info.width, height=info.height, format=target,
                 src_colorspace=colorspace, dst_colorspace=colorspace,
                 src_color_range=color_range, dst_color_range=color_range)
@@ -337,51 +349,4 @@ def yuv_frames(av_frames: Iterator[tuple[int, object, VideoInfo]], info: VideoIn
             y <<= shift  # private copies (_plane)
             u <<= shift
             v <<= shift
-        yield YuvFrame(y, u, v, frame.pts, index)
-
-
-@dataclass
-class SmallFrame:
-    """A frame of the first pass: its luma at the small size, and the decoded frame, for a picture on demand."""
-
-    index: int
-    luma: np.ndarray
-    seconds: float  # its time from the start of the film
-    frame: object  # the av.VideoFrame
-    info: VideoInfo
-
-    def rgb(self, short_side: int) -> np.ndarray:
-        """The frame in colour (RGB uint8) with the given short side, or its own size if smaller."""
-        width, height = _small_size(self.info, min(short_side, self.info.width, self.info.height))
-        colorspace = "ITU709" if self.info.matrix == "bt709" else "ITU601"
-        picture = self.frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA",
-                                      src_colorspace=colorspace, src_color_range="JPEG" if self.info.full_range else "MPEG")
-        return picture.to_ndarray()
-
-
-def _small_size(info: VideoInfo, short_side: int) -> tuple[int, int]:
-    if info.width <= info.height:
-        return short_side, max(1, round(info.height * short_side / info.width))
-    return max(1, round(info.width * short_side / info.height)), short_side
-
-
-def decode_small_frames(path, short_side: int, *, on_warning: Warn | None = None) -> Iterator[SmallFrame]:
-    """The first pass's frames: luma with `short_side` (8-bit codes), as decode_small_luma."""
-    info = probe_video(path)
-    width, height = _small_size(info, short_side)
-    reformatter = VideoReformatter()
-    first = None
-    for index, frame, _ in _iter_av_frames(path, info, on_warning, deblock=False):
-        # JPEG on both sides: swscale otherwise stretches limited-range luma to 0-255
-        # when going to "gray"; this keeps the same code values as YuvFrame.y (a 10-bit one's
-        # scaled to 8 bits, which the lightness table for 8 bits then reads alike).
-        small = reformatter.reformat(frame, width=width, height=height, format="gray", interpolation="AREA",
-                                     src_color_range="JPEG", dst_color_range="JPEG")
-        time = float(frame.time) if frame.time is not None else index / float(info.fps)
-        first = time if first is None else first
-        yield SmallFrame(index, _plane(small, 0), time - first, frame, info)
-
-
-def decode_small_luma(path, short_side: int, *, on_warning: Warn | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    for small in decode_small_frames(path, short_side, on_warning=on_warning):
-        yield small.index, small.luma
+        return YuvFrame(y, u, v, frame.pts, index)

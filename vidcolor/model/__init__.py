@@ -1,6 +1,7 @@
 """The model wing, bottom to top (a module imports only modules listed before it):
 
 - hints.py, chroma_bins.py, torch_weights.py: colour hints, a*b* bins, PyTorch weights files (no Keras);
+- tf_runtime.py: TensorFlow's runtime without its API (what a frozen graph runs on);
 - backend.py: Keras imported quietly, the GPUs, the precision to run in, TensorFlow's thread pool;
 - heads.py: from a Keras model's output to a*b*; embedders.py: the ImageNet classifiers whose
   embedding the colorizer fuses; layers.py: the custom Keras layers;
@@ -11,7 +12,9 @@
   any colorizer.
 
 Outside this wing, code takes a colorizer as a `ColorizerProtocol` and gets one from `colorizer_for`
-(or `load_colorizer`); nothing here imports TensorFlow until a model is built or loaded.
+(or `load_colorizer`); nothing here imports TensorFlow until a model is built or loaded, and a
+model whose graphs are in the graph cache colours without Keras or TensorFlow's API (graph_cache.py,
+tf_runtime.py).
 """
 
 from .backend import choose_precision, gpus, import_keras

@@ -1,7 +1,8 @@
 """The Keras backend as vidcolor uses it: importing Keras quietly, the GPUs it sees, the dtype
-policy (precision) to run in, and TensorFlow's thread pool beside the film's other threads.
+policy (precision) to run in, and TensorFlow's thread pool beside the film's other threads. With
+TensorFlow, the GPUs and the thread pool are asked of its runtime alone (tf_runtime.py), without Keras.
 
-The bottom of the model wing: it imports no other module of it, and Keras only inside functions.
+The bottom of the model wing: it imports no other module of it but tf_runtime, and Keras only inside functions.
 """
 
 from __future__ import annotations
@@ -45,39 +46,54 @@ def import_keras():
 
 def _tensorflow_backend() -> bool:
     """Whether Keras will run on TensorFlow: $KERAS_BACKEND, else keras.json's setting, else its default."""
-    chosen = os.environ.get("KERAS_BACKEND")
-    if chosen is None:
-        home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-        for config in (home / "keras.json", Path("/tmp/.keras/keras.json")):  # Keras' own fallback folder
-            try:
-                chosen = json.loads(config.read_text()).get("backend")
-                break
-            except (OSError, ValueError, AttributeError):
-                continue
-    return (chosen or "tensorflow") == "tensorflow"
+    return (os.environ.get("KERAS_BACKEND") or _keras_setting("backend") or "tensorflow") == "tensorflow"
+
+
+def _keras_setting(name: str):
+    """A setting of keras.json as Keras will read it when it starts (None where it has none)."""
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    for config in (home / "keras.json", Path("/tmp/.keras/keras.json")):  # Keras' own fallback folder
+        try:
+            return json.loads(config.read_text()).get(name)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
+def global_dtype_policy() -> str:
+    """The name of Keras' global dtype policy, which models are built in unless told otherwise; asked
+    of keras.json (floatx) where Keras is not imported yet."""
+    keras = sys.modules.get("keras")
+    return keras.config.dtype_policy().name if keras is not None else _keras_setting("floatx") or "float32"
+
+
+def tensorflow_backend() -> bool:
+    """Whether Keras runs (or will run) on TensorFlow."""
+    keras = sys.modules.get("keras")
+    return keras.backend.backend() == "tensorflow" if keras is not None else _tensorflow_backend()
 
 
 def gpus() -> list:
-    """The GPUs the Keras backend sees (TensorFlow uses one by itself when it sees it)."""
-    keras = import_keras()
-
-    if keras.backend.backend() == "jax":
+    """The GPUs the Keras backend sees (TensorFlow uses one by itself when it sees it). With TensorFlow,
+    asked of its runtime alone (tf_runtime.py): Keras is not imported for it."""
+    if not tensorflow_backend():
+        import_keras()
         import jax
 
         return [d for d in jax.devices() if d.platform == "gpu"]
-    import tensorflow as tf
+    from .tf_runtime import runtime
 
-    return tf.config.list_physical_devices("GPU")
+    return runtime().config.list_physical_devices("GPU")
 
 
 def gpu_capability(device) -> tuple[int, int] | None:
     """A GPU's CUDA compute capability as TensorFlow tells it ((0, 0) where it does not); None on
     another backend, which is not asked."""
-    if import_keras().backend.backend() != "tensorflow":
+    if not tensorflow_backend():
         return None
-    import tensorflow as tf
+    from .tf_runtime import runtime
 
-    return tuple(tf.config.experimental.get_device_details(device).get("compute_capability") or (0, 0))
+    return tuple(runtime().config.get_device_details(device).get("compute_capability") or (0, 0))
 
 
 def cpu_flags() -> str:
@@ -117,13 +133,12 @@ def share_cores() -> None:
     transcode's time with a pool of one, 1.55x with TensorFlow's pool of two. Left alone on a GPU, where
     the user set TF_NUM_INTRAOP_THREADS, or once TensorFlow has started.
     """
-    keras = import_keras()
-    if keras.backend.backend() != "tensorflow" or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpus():
+    if not tensorflow_backend() or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpus():
         return
-    import tensorflow as tf
+    from .tf_runtime import runtime
 
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, len(os.sched_getaffinity(0)) - 1))
+        runtime().config.set_intra_op_parallelism_threads(max(1, len(os.sched_getaffinity(0)) - 1))
     except RuntimeError:
         pass  # TensorFlow already started: its pool cannot change
 

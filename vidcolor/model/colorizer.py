@@ -14,7 +14,7 @@ import numpy as np
 from ..color import scale_lightness
 from ..errors import ModelError
 from ..options import STILL_STYLE
-from .backend import gpus, import_keras
+from .backend import gpus
 from .config import ModelConfig, TrainedModel, default_weights
 from .hints import hint_channels
 from .registry import architecture
@@ -49,7 +49,6 @@ class Colorizer:
     graphs are not in the graph cache yet (graph_cache.py)."""
 
     def __init__(self, model, config: ModelConfig, embedder=None, style: str = STILL_STYLE):
-        import_keras()
         entry = architecture(config.architecture)
         self._trained = model if isinstance(model, TrainedModel) else TrainedModel(model)
         self._siblings = {style: self}  # this model in other styles

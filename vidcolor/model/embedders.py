@@ -76,24 +76,25 @@ def load_embedder(name: str, weights: str | Path | None = None) -> Embedder:
 def colouring_embedder(name: str) -> Embedder:
     """The embedder `name` to colour with: efficientnet_lite0 with TensorFlow as a frozen graph, read
     from the graph cache (made once from load_embedder's model), so that a colorizer starts without
-    building it; any other as load_embedder gives it."""
-    from .backend import import_keras
+    building it, or importing Keras; any other as load_embedder gives it."""
+    from .backend import global_dtype_policy, tensorflow_backend
 
-    keras = import_keras()
-    if name != "efficientnet_lite0" or keras.backend.backend() != "tensorflow":
+    if name != "efficientnet_lite0" or not tensorflow_backend():
         return load_embedder(name)
-    import tensorflow as tf
-
     from .graph_cache import GraphStore, cached_function, file_digest, frozen, graph_key
 
     def build():
-        model = load_embedder(name).model
+        model = load_embedder(name).model  # Keras imported its way (backend.import_keras) before TensorFlow's API
+        import tensorflow as tf
+
         spec = [tf.TensorSpec((None, _LITE0_SIZE, _LITE0_SIZE, 3), tf.float32)]
         function = tf.function(lambda batch: model(batch, training=False), input_signature=spec)
         return frozen(function.get_concrete_function())  # the model in scope
 
-    key = graph_key(graph=name, source=file_digest(_lite0_package_file()), policy=keras.config.dtype_policy().name)
-    return Embedder(name, _LITE0_SIZE, cached_function(GraphStore(), key, build))
+    key = graph_key(graph=name, source=file_digest(_lite0_package_file()), policy=global_dtype_policy())
+    function = cached_function(GraphStore(), key, build)
+    function.warm_up(_LITE0_SIZE)
+    return Embedder(name, _LITE0_SIZE, function)
 
 
 def _inception_resnet_v2(weights: str | Path | None):

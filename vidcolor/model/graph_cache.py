@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,11 +42,13 @@ class Graph:
 
 
 def graph_key(**parts) -> dict:
-    """A cache key: `parts` (what the graph was made from) and the versions that made it."""
-    import keras
-    import tensorflow as tf
+    """A cache key: `parts` (what the graph was made from) and the versions that made it (asked without
+    importing Keras, or TensorFlow's API)."""
+    from importlib.metadata import version
 
-    return {"format": FORMAT, "tensorflow": tf.__version__, "keras": keras.__version__, **parts}
+    from .tf_runtime import runtime
+
+    return {"format": FORMAT, "tensorflow": runtime().versions.VERSION, "keras": version("keras"), **parts}
 
 
 def file_digest(path: str | Path) -> str:
@@ -123,18 +126,19 @@ class GraphStore:
 def graph_def(graph: Graph):
     """The GraphDef of `graph`; ValueError if it does not parse, is fed or answers by tensors it lacks,
     holds functions, or an op that is unknown or stateful (it would do more than compute)."""
-    import tensorflow as tf
     from google.protobuf.message import DecodeError
-    from tensorflow.python.framework import op_def_registry
 
-    parsed = tf.compat.v1.GraphDef()
+    from .tf_runtime import runtime
+
+    tf = runtime()
+    parsed = tf.graph_pb2.GraphDef()
     try:
         parsed.ParseFromString(graph.data)
     except DecodeError as exc:
         raise ValueError(f"not a GraphDef ({exc})") from None
     names = {node.name for node in parsed.node}
     for node in parsed.node:
-        op = op_def_registry.get(node.op)
+        op = tf.op_def_registry.get(node.op)
         if op is None or op.is_stateful:
             raise ValueError(f"op {node.op} is not for an inference graph")
     if parsed.library.function or not all(t.split(":")[0] in names for t in graph.inputs + graph.outputs):
@@ -154,25 +158,48 @@ def frozen(concrete) -> Graph:
 
 
 class GraphFunction:
-    """A Graph, runnable: f(*inputs) -> its first output as a tensor; predict_on_batch(x) as a Keras model's."""
+    """A Graph, runnable: f(*inputs) -> its first output as a tensor; predict_on_batch(x) as a Keras model's.
+    It runs on TensorFlow's runtime alone (tf_runtime.py): neither Keras nor TensorFlow's API is imported."""
 
     def __init__(self, graph: Graph):
-        import tensorflow as tf
+        from .tf_runtime import runtime
 
+        tf = runtime()
         parsed = graph_def(graph)
         nodes = {node.name: node for node in parsed.node}
-        spec = [tf.TensorSpec(tf.TensorShape(nodes[name.split(":")[0]].attr["shape"].shape), tf.float32)
-                for name in graph.inputs]
+        spec = [tf.tensor_spec.TensorSpec(tf.tensor_shape.TensorShape(nodes[name.split(":")[0]].attr["shape"].shape),
+                                          tf.dtypes.float32) for name in graph.inputs]
 
         def run(*inputs):  # imported once, into this function's graph (lighter than wrap_function + prune)
-            return tf.graph_util.import_graph_def(parsed, input_map=dict(zip(graph.inputs, inputs)),
-                                                  return_elements=list(graph.outputs), name="")
+            return tf.importer.import_graph_def(parsed, input_map=dict(zip(graph.inputs, inputs)),
+                                                return_elements=list(graph.outputs), name="")
 
-        self._function = tf.function(run, input_signature=spec).get_concrete_function()
-        self._tensor = tf.convert_to_tensor
+        self._function = tf.function.function(run, input_signature=spec).get_concrete_function()
+        self._tensor = tf.tensor_conversion.convert_to_tensor_v2
+        self._shapes = [t.shape for t in spec]
+        self._warming: threading.Thread | None = None
 
     def __call__(self, *inputs):
+        if self._warming is not None:
+            self._warming.join()
         return self._function(*(self._tensor(x, "float32") for x in inputs))[0]
+
+    def warm_up(self, side: int) -> None:
+        """Ready it now, in the background: TensorFlow optimises a function's graph and lays out its kernels on
+        its first call, whatever the input's size (0.4-0.9 s a graph on a busy 2-core machine, 20-40 ms for
+        the call after it), so it is called once on zeros, one picture of side x side where a size is open.
+        Its first call waits for that; a graph that cannot run says so then."""
+        import numpy as np
+
+        zeros = [np.zeros([1 if i == 0 and d is None else side if d is None else d for i, d in enumerate(shape)],
+                          np.float32) for shape in self._shapes]
+
+        def call():
+            with contextlib.suppress(Exception):  # the first real call meets the same fault, and tells it
+                self._function(*(self._tensor(x, "float32") for x in zeros))
+
+        self._warming = threading.Thread(target=call, name="vidcolor graph warm-up")  # joined at exit: no daemon
+        self._warming.start()
 
     def predict_on_batch(self, batch):
         import numpy as np
@@ -183,13 +210,13 @@ class GraphFunction:
 def cached_function(store: GraphStore | None, key: dict, build: Callable[[], Graph]) -> GraphFunction:
     """The graph kept under `key`, runnable; else build()'s (frozen() of a function it traces), kept
     (where there is a store) and run from the same bytes, so that colours never depend on the cache."""
-    import tensorflow as tf
+    from .tf_runtime import runtime
 
     kept = store.load(key) if store is not None else None
     if kept is not None:
         try:
             return GraphFunction(kept)
-        except (ValueError, TypeError, KeyError, tf.errors.OpError):
+        except (ValueError, TypeError, KeyError, runtime().errors.OpError):
             pass  # it parses but does not import as the graph its sidecar describes: made again
     graph = build()
     if store is not None:

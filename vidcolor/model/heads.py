@@ -24,7 +24,7 @@ import hashlib
 import numpy as np
 
 from ..color import AB_SCALE
-from .backend import gpus
+from .backend import gpus, tensorflow_backend
 
 
 def _correction(config) -> np.ndarray | float:
@@ -92,16 +92,16 @@ class Lite0Predictor:
 
     accepts_hints = True
 
-    def __init__(self, trained, config, factor: int, body, cache_key: dict | None = None):
-        import keras
-
+    def __init__(self, trained, config, factor: int, body, cache_key: dict | None = None, side: int = 32):
         self._trained, self._body, self._config, self._factor = trained, body, config, factor
         self._cache_key = cache_key
-        self._tensorflow = keras.backend.backend() == "tensorflow"
+        self._tensorflow = tensorflow_backend()
         # a CPU decodes in cache-sized pieces; a GPU takes the batch whole
         self._in_pieces = self._tensorflow and not gpus()
         self._graphs = {}
-        self._graph(False, False)  # the usual one at once: a model that cannot load says so before any work
+        usual = self._graph(False, False)  # the usual one at once: a model that cannot load says so before any work
+        if self._tensorflow:
+            usual.warm_up(side)  # on a side x side picture (side: a size the model takes)
 
     def __call__(self, inputs, prior):
         return self._graph(len(inputs) == 3, prior is not None)(*inputs, *([] if prior is None else [prior]))

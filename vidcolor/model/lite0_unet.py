@@ -153,4 +153,4 @@ class Lite0Unet:
         from .heads import Lite0Predictor
 
         return Lite0Predictor(model, config, LOGIT_STRIDE // OUTPUT_STRIDE, cache_key=cache_key,
-                              body=lambda hint_input: colouring_model(model(), config, hint_input))
+                              body=lambda hint_input: colouring_model(model(), config, hint_input), side=INPUT_MULTIPLE)

@@ -1,5 +1,5 @@
 """What the studio directs: a film's shots, scanned as `vidcolor shots` and remaster scan them
-(shot_plan.scan_shots: the same cut detector on the same small frames), and the frames of a shot
+(shot_scan.scan_shots: the same cut detector on the same small frames), and the frames of a shot
 the page shows; or a still, as one shot.
 
 A shot's frames are decoded when the page first opens it (from the key frame before it: the scan
@@ -20,7 +20,8 @@ import numpy as np
 
 from ..color import grey_from_lightness, grey_to_lightness_table, lightness, yuv_to_rgb
 from ..errors import InputError
-from ..film.shot_plan import ShotPlan, scan_shots
+from ..film.shot_plan import ShotPlan
+from ..film.shot_scan import scan_shots
 from ..film.truecolor import ShotColor
 from ..images import read_image
 from ..media import decode_frames_from, probe_video
