@@ -92,7 +92,8 @@ def test_disk_full_mid_film_leaves_nothing(tmp_path, weights, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) in (["a.mp4"], [".a_color.mp4.vidcolor-parts", "a.mp4"])
 
 
-@pytest.mark.parametrize("option", [["--precision", "half"], ["--key-interval", "0"], ["--batch-size", "0"]])
+@pytest.mark.parametrize("option", [["--precision", "half"], ["--key-interval", "0"], ["--batch-size", "0"],
+                                    ["--key-frames", "sometimes"]])
 def test_bad_settings_are_one_line_exit_2(tmp_path, weights, option):
     src = make_clip(tmp_path / "film.mp4", frames=4)
     result = remaster(src, *weights, *option)
@@ -145,12 +146,13 @@ def test_disk_full_while_segments_are_written(tmp_path, toy, monkeypatch):
     assert not folder.exists() or not any("partial" in p.name for p in folder.iterdir())
 
 
+@pytest.mark.parametrize("key_frames", ["fixed", "adaptive"])
 @pytest.mark.parametrize("size", [(16, 16), (2, 2), (640, 16), (16, 640), (30, 20)])
-def test_tiny_frames_are_coloured(tmp_path, toy, size):
+def test_tiny_frames_are_coloured(tmp_path, toy, size, key_frames):
     """The optical flow needs a minimum size; smaller frames are enlarged for it (the toy model, like
     the paper's, takes multiples of 8, so the flow sees frames down to 4x4)."""
     src = make_clip(tmp_path / "tiny.mkv", size=size, frames=12, codec="ffv1")
-    result = remaster(src, *toy, "--key-interval", "2")
+    result = remaster(src, *toy, "--key-interval", "2", "--key-frames", key_frames)
     assert result.exit_code == 0, result.output
     before, after = read_video(src), read_video(tmp_path / "tiny_color.mkv")
     assert len(after) == len(before) == 12

@@ -240,6 +240,30 @@ def test_key_frame_smoothing_with_intervals_reduces_noise():
     assert smoother.reach == 4 and smoother.held == 0
 
 
+def still_frames(n, keys, values, **kwargs):
+    """A still picture; key frame keys[k] has a*b* values[k] everywhere: {frame: a* out}."""
+    light = np.clip(field(np.random.default_rng(14), W, 2.5, 40.0, 128.0), 0, 255).astype(np.uint8)
+    ab = {t: np.full((H, W, 2), v, np.float32) for t, v in zip(keys, values)}
+    out = run(TemporalSmoother(**kwargs), [(t, 0, light, ab.get(t)) for t in range(n)])
+    assert [k for k, _ in out] == list(range(n))
+    return {t: float(np.median(a[..., 0])) for t, a in out}
+
+
+def test_in_between_frames_weigh_key_frames_spaced_unevenly_by_closeness():
+    """Key frames where the film needs them (key_frames.py): gaps of 6 and 2 under a ceiling of 8."""
+    out = still_frames(9, (0, 6, 8), (0.0, 60.0, 0.0), radius=2, strength=0.0, key_interval=8)
+    assert out[2] == pytest.approx(20.0, abs=0.2) and out[3] == pytest.approx(30.0, abs=0.2)
+    assert out[7] == pytest.approx(30.0, abs=0.2)
+
+
+def test_key_frames_are_smoothed_with_their_neighbours_counted_in_key_frames():
+    """radius 1: key frame 2's neighbours are 0 and 10 (the next key frame, however far), not 12."""
+    out = still_frames(13, (0, 2, 10, 12), (0.0, 30.0, 60.0, 90.0), radius=1, strength=1.0, key_interval=8)
+    near = np.exp(-0.5)  # the time weight one key frame away (sigma 1)
+    assert out[2] == pytest.approx((30.0 + near * (0.0 + 60.0)) / (1 + 2 * near), abs=0.2)
+    assert out[12] == pytest.approx((90.0 + near * 60.0) / (1 + near), abs=0.2)
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (2, 2), (8, 8), (11, 11), (8, 320), (16, 640), (320, 8)])
 def test_frames_too_small_for_the_optical_flow_are_smoothed_and_filled(shape):
     """DIS optical flow refuses frames under about 12 px a side (and 16x640: it picks its levels from the

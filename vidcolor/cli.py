@@ -21,12 +21,8 @@ from .errors import VidcolorError
 from .exits import ends_in_one_line, fail as _fail, one_line, stopped as _stopped, warn as _warn
 from .options import CODECS, DEFAULT_RENDER_SIZE, KEY_INTERVAL, X264_PRESETS, allowed, check_settings
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Bring black-and-white films and photographs back in colour.",
-    pretty_exceptions_enable=False,
-)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Bring black-and-white films and photographs back in colour.")
 _state = {"debug": False}
 
 WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.weights.h5 with its .json); default: the shipped model.")
@@ -38,6 +34,8 @@ BatchSizeOption = typer.Option(None, "--batch-size", help="Key frames per model 
 KeyIntervalOption = typer.Option(KEY_INTERVAL, "--key-interval", help="The model colours every n-th frame of a shot; "
                                  "motion-following optical flow fills the frames between (1 = every frame; "
                                  f"{allowed('key_interval')}).")
+KeyFramesOption = typer.Option("fixed", "--key-frames", help="fixed: every --key-interval-th frame of a shot is a key "
+                                "frame; adaptive: every second one too where the picture moves, else only every 2n-th.")
 PrecisionOption = typer.Option("auto", "--precision", help="Model arithmetic: auto, float32, mixed_bfloat16 or "
                                "mixed_float16 (auto: bf16 on CPUs that have it, mixed precision on GPUs).")
 SmoothOption = typer.Option(True, "--smooth/--no-smooth", help="Temporal a*b* smoothing within shots.")
@@ -79,6 +77,7 @@ def remaster(
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
     key_interval: int = KeyIntervalOption,
+    key_frames: str = KeyFramesOption,
     batch_size: Optional[int] = BatchSizeOption,
     precision: str = PrecisionOption,
     smooth: bool = SmoothOption,
@@ -198,6 +197,7 @@ def batch(
     weights: Optional[Path] = WeightsOption,
     render_size: int = RenderSizeOption,
     key_interval: int = KeyIntervalOption,
+    key_frames: str = KeyFramesOption,
     batch_size: Optional[int] = BatchSizeOption,
     precision: str = PrecisionOption,
     smooth: bool = SmoothOption,

@@ -14,6 +14,9 @@ from pathlib import Path
 from .errors import OptionError
 
 KEY_INTERVAL = 4
+# Where the model colours a shot's key frames (film/key_frames.py): every key_interval-th frame, or
+# every key_interval-th frame only where the flow stops carrying the colour well, else half as often.
+KEY_FRAMES = ("fixed", "adaptive")
 DEFAULT_RENDER_SIZE = 224
 # x264's speed presets, fastest first (a fixed list: anything else fails only when the encoder opens)
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -32,7 +35,7 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 # What each setting the commands take may be: one of its choices, or a number from low to high (None: no
 # bound). In OPTIONAL, None too: the medium's own style, the colorizer's own batch size.
-CHOICES = {"style": STYLES, "precision": PRECISIONS, "preset": X264_PRESETS, "codec": CODECS}
+CHOICES = {"style": STYLES, "precision": PRECISIONS, "preset": X264_PRESETS, "codec": CODECS, "key_frames": KEY_FRAMES}
 RANGES = {"render_size": (32, None), "key_interval": (1, 8), "batch_size": (1, None), "smooth_strength": (0, 1),
           "crf": (0, 51), "strength": (0, 4)}  # strength: how much a reference photo's palette counts (palette.py)
 OPTIONAL = frozenset({"style", "batch_size"})
@@ -90,6 +93,7 @@ class FilmSettings:
     """How the frames between key frames are filled and smoothed, and how the film is encoded."""
 
     key_interval: int = KEY_INTERVAL  # the model colours every n-th frame of a shot; flow fills the rest
+    key_frames: str = "fixed"  # KEY_FRAMES: adaptive, key frames every key_interval to 2*key_interval frames
     smooth: bool = True
     smooth_strength: float = 0.6
     smooth_radius: int = 2
@@ -100,8 +104,8 @@ class FilmSettings:
     recolor_all: bool = False  # colour the shots that are in colour already too (truecolor.py), instead of keeping them
 
     def __post_init__(self):
-        check_settings(key_interval=self.key_interval, smooth_strength=self.smooth_strength, crf=self.crf,
-                       preset=self.preset, codec=self.codec)
+        check_settings(key_interval=self.key_interval, key_frames=self.key_frames, smooth_strength=self.smooth_strength,
+                       crf=self.crf, preset=self.preset, codec=self.codec)
 
 
 @dataclass(frozen=True)

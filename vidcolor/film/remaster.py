@@ -36,6 +36,7 @@ from ..options import RemasterOptions
 from ..outputs import colored_film_name
 from ..threads import BackgroundSink, background
 from .direction_file import Direction
+from .key_frames import max_key_gap
 from .run import FilmRun, claimed_output, film_direction, open_run
 from .shot_scan import EMBED_SHORT_SIDE
 from .segments import ResumePlan, SegmentStore, SegmentWriter, join_segments
@@ -228,8 +229,9 @@ class _ColorPass:
         self.film, self.clock, self.warn, self.director, self.on_frame = film, run.clock, run.warn, director, on_frame
         self.plan = plan
         self.chunk = options.chunk_frames
+        key_gap = max_key_gap(settings.key_interval, settings.key_frames)
         self.smooth = SmoothStage(settings.smooth_strength if settings.smooth else 0.0, settings.smooth_radius,
-                                  settings.key_interval, run.colorizer.output_stride, run.clock,
+                                  key_gap, run.colorizer.output_stride, run.clock,
                                   pictures_per_frame=1 if first_field(film.info.field_order) is None else 2)
         self.start, self.stop = start, stop = resume.start, resume.stop
         self.warm_up = resume.warm_up(self.smooth.reach, plan.shot_start(plan.shot_of(start)) if start else 0)
@@ -244,7 +246,7 @@ class _ColorPass:
         self.timeline = (Timeline(film.info, encoder_time_base(film.info, film.format_name))
                          if start and resume.last_pts is None else None)
         # Decoding starts at the key frame before the first frame needed (hints are followed from their shot's start).
-        self.first, self.frame_pts = ((self.warm_up, plan.frame_pts)
+        self.first, self.frame_pts = ((self.color.sees_from, plan.frame_pts)
                                       if plan.frame_pts is not None and not director.follows_hints else (0, None))
         self.encode = EncodeStage(film.info, self.writer, run.clock, on_frame=self._frame_done)
 
@@ -292,7 +294,7 @@ class _ColorPass:
                 elif timeline is not None and frame.index == start:
                     # before the writer sees its first frame, which comes after this
                     self.writer.last_pts = timeline.last_pts
-                if frame.index >= self.warm_up or self.director.follows_hints:  # hints: from their shot's start
+                if frame.index >= self.color.sees_from or self.director.follows_hints:  # hints: from their shot's start
                     yield self.color.lightness(frame)
 
     def _decoded(self, first: int, frame_pts):

@@ -145,6 +145,7 @@ def _fingerprint(film: Film, options: RemasterOptions, colorizer: ColorizerProto
     return fingerprint(film.source, {
         "codec": [codec.name, codec.depth, codec.chroma, codec.profile],
         "render_size": model.render_size, "batch_size": model.batch_size, "key_interval": settings.key_interval,
+        "key_frames": settings.key_frames,
         "smooth": settings.smooth, "precision": colorizer.precision, "recolor_all": settings.recolor_all,
         "smooth_strength": settings.smooth_strength, "smooth_radius": settings.smooth_radius, "crf": settings.crf,
         "preset": settings.preset, "segment_frames": segment_frames, "model": colorizer.identity,

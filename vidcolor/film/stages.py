@@ -28,6 +28,7 @@ from ..color import grey_to_lightness_table, guided_planes, lab_to_rgb, rgb_to_c
 from .shot_director import COLOR, KEEP, HintFollower, ShotDirector
 from ..media import VideoInfo, YuvFrame, first_field
 from ..threads import StageClock
+from .key_frames import KeyPicker
 from .temporal import TemporalSmoother
 
 if TYPE_CHECKING:
@@ -48,18 +49,21 @@ class Colored:
 
 class ColorStage:
     """Applies each shot's direction (shot_director.py) and runs the model on the key frames of the shots
-    it colours, in batches, with their reference's palette and their hints; the frames between go on
-    with no a*b* (the smoothing stage fills them). Frames before `first_frame` (a resumed run's
-    warm-up reaches back no further) only carry hints along, where their shot has any."""
+    it colours (key_frames.py), in batches, with their reference's palette and their hints; the frames
+    between go on with no a*b* (the smoothing stage fills them). Frames before `first_frame` (a resumed
+    run's warm-up reaches back no further) only carry hints along, where their shot has any, and show
+    the key picker what it needs from `sees_from` on."""
 
     def __init__(self, run: FilmRun, director: ShotDirector, first_frame: int = 0):
         info, options = run.film.info, run.options
         self.plan, self.colorizer, self.clock, self.director = run.plan, run.colorizer, run.clock, director
-        self.key_interval, self.chunk = options.film.key_interval, options.chunk_frames
-        self.first_frame, self.follower = first_frame, HintFollower()
+        self.chunk, self.first_frame, self.follower = options.chunk_frames, first_frame, HintFollower()
+        self.keys = KeyPicker(options.film.key_interval, options.film.key_frames)
+        shot_start = self.plan.shot_start(self.plan.shot_of(first_frame)) if first_frame else 0
+        self.sees_from = self.keys.sees_from(first_frame, shot_start)
         self.table = grey_to_lightness_table(info.full_range, info.bit_depth)  # indexed by the frame's own codes
         self.h, self.w = render.model_size(info.height, info.width, options.model.render_size, run.colorizer)
-        self.pending: list[tuple[YuvFrame, int, np.ndarray, str, list]] = []  # frame, shot, light, mode, hints
+        self.pending: list[tuple[YuvFrame, int, np.ndarray, str, list, bool]] = []  # frame, shot, light, mode, hints, is key
         first = first_field(info.field_order)
         self.fields = None if first is None else (first, 1 - first)  # the rows of each picture, as shown
 
@@ -77,10 +81,16 @@ class ColorStage:
         shot = self.plan.shot_of(frame.index)
         choice = self.director.choice(shot)
         # hints are followed on the first field shown (both fields of a frame take them)
-        points = self.follower.follow(shot, choice.hints, light if self.fields is None else light[0]) if choice.hints else []
+        shown = light if self.fields is None else light[0]
+        points = self.follower.follow(shot, choice.hints, shown) if choice.hints else []
+        key = False
+        if choice.mode == COLOR and frame.index >= self.sees_from:
+            start = time.perf_counter()
+            key = self.keys.is_key(shot, frame.index - self.plan.shot_start(shot), shown)
+            self.clock.add("color", time.perf_counter() - start)  # the model's thread
         if frame.index < self.first_frame:
             return []
-        self.pending.append((frame, shot, light, choice.mode, points))
+        self.pending.append((frame, shot, light, choice.mode, points, key))
         return self._run_batch() if len(self.pending) >= self.chunk else []
 
     def flush(self) -> list[Colored]:
@@ -89,15 +99,14 @@ class ColorStage:
     def _run_batch(self) -> list[Colored]:
         pending, self.pending = self.pending, []
         start = time.perf_counter()
-        out: list[tuple[Colored, list]] = []
-        for frame, shot, light, mode, points in pending:
+        out: list[tuple[Colored, list, bool]] = []
+        for frame, shot, light, mode, points, key in pending:
             if self.fields is None:
-                out.append((Colored(frame, shot, light, None, mode), points))
+                out.append((Colored(frame, shot, light, None, mode), points, key))
             else:
-                out += [(Colored(frame, shot, picture, None, mode, field), points)
+                out += [(Colored(frame, shot, picture, None, mode, field), points, key)
                         for field, picture in zip(self.fields, light)]
-        keys = [(c, points) for c, points in out
-                if c.mode == COLOR and (c.frame.index - self.plan.shot_start(c.shot)) % self.key_interval == 0]
+        keys = [(c, points) for c, points, key in out if key]
         if keys:
             light = np.stack([c.light for c, _ in keys])
             choices = [self.director.choice(c.shot) for c, _ in keys]
@@ -113,7 +122,7 @@ class ColorStage:
             for (c, _), ab in zip(keys, predicted):
                 c.ab = ab
         self.clock.add("color", time.perf_counter() - start)
-        return [c for c, _ in out]
+        return [c for c, _, _ in out]
 
 
 class SmoothStage:
@@ -130,7 +139,7 @@ class SmoothStage:
 
     @property
     def reach(self) -> int:
-        """How many frames back the smoothing of a frame looks."""
+        """How many frames back the smoothing of a frame looks (key_interval: the most frames between key frames)."""
         return -(-self.smoother.reach // self.pictures_per_frame)
 
     def push(self, item: Colored) -> list[Colored]:

@@ -7,10 +7,11 @@ exp(-(L_t - warped L_n)^2 / photo_sigma^2), so occluded or badly aligned pixels 
 flow leaves the frame) contribute ~nothing. Frame t's own ab has weight 1.
 out = ab_t + strength * (weighted average - ab_t).
 
-In-between frames (pushed with ab=None; the caller predicts only every `key_interval`-th frame of
-a shot, starting with its first) get the same kind of average of the nearest key frame on each
-side, weighted linearly by closeness in time, with no own ab: the model runs on a fraction of the
-frames and the chroma follows the motion in between.
+In-between frames (pushed with ab=None; the caller predicts a shot's first frame and then one at
+least every `key_interval` frames, evenly or where the film needs them: key_frames.py) get the
+same kind of average of the nearest key frame on each side, weighted linearly by closeness in
+time, with no own ab: the model runs on a fraction of the frames and the chroma follows the
+motion in between. Key frames' neighbours are counted in key frames, wherever those fall.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class _Frame:
     stack: np.ndarray  # (h, w, 4) float32: a, b (0 for in-between frames), blurred lightness (0..255), 0
     # (four channels: cv2.remap is twice as fast on four as on three)
     is_key: bool
+    key_number: int  # key frames of its shot pushed before it (counted in key_pictures)
 
 
 class TemporalSmoother:
@@ -60,7 +62,7 @@ class TemporalSmoother:
         photo_sigma: lightness mismatch (in 0..255 grey levels) at which a warped neighbour's
             weight falls to 1/e.
         light_max: the value of white in the `light` arrays (255 for uint8; e.g. 100 for L*).
-        key_interval: frames from one key frame to the next within a shot (1 = every frame is one).
+        key_interval: frames from one key frame to the next within a shot, at most (1 = every frame is one).
         key_pictures: consecutive key frames at each key (2: an interlaced film's two fields, pushed
             as pictures of their own); an in-between frame takes from all of them on either side.
         """
@@ -80,6 +82,7 @@ class TemporalSmoother:
         self._frames: list[_Frame] = []  # consecutive frames of the current shot, oldest first
         self._next = 0  # position in _frames of the oldest frame not yet emitted
         self._shot: object = None
+        self._keys_seen = 0  # key pictures of the current shot pushed so far
         self._pixel_grid: np.ndarray | None = None  # (h, w, 2) x, y of each pixel
 
     @property
@@ -102,6 +105,8 @@ class TemporalSmoother:
         elif self._frames and frame.light8.shape != self._frames[0].light8.shape:
             raise ValueError(f"frame {key!r}: size {light.shape} differs from its shot")
         self._shot = shot
+        frame.key_number = self._keys_seen // self.key_pictures
+        self._keys_seen += frame.is_key
         self._frames.append(frame)
         while self._next + self.reach < len(self._frames):
             out.append(self._emit(self._next))
@@ -120,6 +125,7 @@ class TemporalSmoother:
         self._frames.clear()
         self._next = 0
         self._shot = None
+        self._keys_seen = 0
         return out
 
     def _prepare(self, key, light: np.ndarray, ab: np.ndarray | None) -> _Frame:
@@ -133,7 +139,7 @@ class TemporalSmoother:
             stack[..., :2] = ab
         # Grain differs from frame to frame; blur so it does not read as misalignment.
         stack[..., 2] = cv2.GaussianBlur(scaled, (0, 0), 1.0)
-        return _Frame(key, light8, stack, ab is not None)
+        return _Frame(key, light8, stack, ab is not None, 0)
 
     def _grid(self, shape: tuple[int, int]) -> np.ndarray:
         if self._pixel_grid is None or self._pixel_grid.shape[:2] != shape:
@@ -148,12 +154,14 @@ class TemporalSmoother:
         if frame.is_key:
             if not self._smooths:
                 return []
-            near = [j for j in keys if abs(j - i) <= self.radius * step]
-            # (keys are `step` apart, or in pairs, an interlaced key frame's two fields: nearest whole step)
-            return [(j, self._time_weight[round(abs(j - i) / step)], 0.0) for j in near]
+            # in key frames (an interlaced key frame's two fields are one), however far apart they fall
+            apart = [(j, abs(self._frames[j].key_number - frame.key_number)) for j in keys]
+            return [(j, self._time_weight[n], 0.0) for j, n in apart
+                    if n <= self.radius and abs(j - i) <= self.radius * step]
         before = [j for j in keys if j < i and i - j < step][-self.key_pictures:]
         after = [j for j in keys if j > i and j - i < step][: self.key_pictures]
-        return [(j, 1.0 - abs(j - i) / step, _FILL_FLOOR) for j in before + after]
+        gap = after[0] - before[0] if before and after else step  # from one key frame to the next
+        return [(j, 1.0 - abs(j - i) / gap, _FILL_FLOOR) for j in before + after]
 
     def _emit(self, i: int) -> tuple[object, np.ndarray]:
         frame = self._frames[i]
@@ -169,7 +177,7 @@ class TemporalSmoother:
         total = own_ab.copy()
         weight_sum = np.full_like(own_light, 1.0 if frame.is_key else 0.0)
         for j, time_weight, floor in neighbours:
-            coords = self._flow_between(frame.light8, self._frames[j].light8)
+            coords = dense_flow(self._flow, frame.light8, self._frames[j].light8)
             coords += grid  # flow t -> n: pixel x of t is seen at x + flow in n
             warped = _planes(cv2.remap(self._frames[j].stack, coords, None, cv2.INTER_LINEAR,
                                        borderMode=cv2.BORDER_REPLICATE))
@@ -200,17 +208,18 @@ class TemporalSmoother:
         exponent[outside] = -60.0
         return np.exp(exponent, out=exponent)
 
-    def _flow_between(self, light: np.ndarray, other: np.ndarray) -> np.ndarray:
-        """Dense flow (h, w, 2) from `light` to `other`, for frames of any size (one pixel too)."""
-        height, width = light.shape
-        short, long = min(height, width), max(height, width)
-        if short >= _FLOW_MIN_SHORT and long >= _FLOW_MIN_LONG:
-            return self._flow.calc(light, other, None)
-        scale = max(-(-_FLOW_MIN_SHORT // short), -(-_FLOW_MIN_LONG // long))
-        size = (width * scale, height * scale)
-        flow = self._flow.calc(cv2.resize(light, size, interpolation=cv2.INTER_LINEAR),
-                               cv2.resize(other, size, interpolation=cv2.INTER_LINEAR), None)
-        return cv2.resize(flow, (width, height), interpolation=cv2.INTER_AREA) * np.float32(1.0 / scale)
+
+def dense_flow(dis: cv2.DISOpticalFlow, light: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Dense flow (h, w, 2) from `light` to `other` (uint8), for frames of any size (one pixel too)."""
+    height, width = light.shape
+    short, long = min(height, width), max(height, width)
+    if short >= _FLOW_MIN_SHORT and long >= _FLOW_MIN_LONG:
+        return dis.calc(light, other, None)
+    scale = max(-(-_FLOW_MIN_SHORT // short), -(-_FLOW_MIN_LONG // long))
+    size = (width * scale, height * scale)
+    flow = dis.calc(cv2.resize(light, size, interpolation=cv2.INTER_LINEAR),
+                    cv2.resize(other, size, interpolation=cv2.INTER_LINEAR), None)
+    return cv2.resize(flow, (width, height), interpolation=cv2.INTER_AREA) * np.float32(1.0 / scale)
 
 
 def _planes(image: np.ndarray) -> np.ndarray:
