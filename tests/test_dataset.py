@@ -121,8 +121,14 @@ def flat_photos(tmp_path):
         cv2.imwrite(str(root / f"p{i}.png"), bgr)
     files = sorted(root.glob("*.png"))
     np.save(cache / "efficientnet_lite0.npy", np.random.default_rng(1).normal(size=(8, 1000)).astype(np.float32))
-    (cache / "efficientnet_lite0.json").write_text(json.dumps(["efficientnet_lite0"] + [f"{f}:{f.stat().st_size}" for f in files]))
+    (cache / "efficientnet_lite0.json").write_text(json.dumps(["efficientnet_lite0"] + [f"{f.name}:{f.stat().st_size}" for f in files]))
     return ImageSet(root, cache, "efficientnet_lite0")
+
+
+def test_the_cache_is_found_by_another_path_to_the_same_photos(flat_photos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the photos as a relative path now: the made-up embeddings, not computed ones
+    again = ImageSet(Path("photos"), Path("cache"), "efficientnet_lite0")
+    np.testing.assert_array_equal(again.embeddings, flat_photos.embeddings)
 
 
 @pytest.mark.parametrize("swap", [0.0, 1.0])

@@ -60,8 +60,9 @@ class ImageSet:
         return nearest_neighbours(self.embeddings)
 
     def cached(self, name: str, compute) -> np.ndarray:
-        """An array computed from the images once, kept in the cache folder (keyed by the file list)."""
-        key = [name] + [f"{f}:{f.stat().st_size}" for f in self.files]
+        """An array computed from the images once, kept in the cache folder (keyed by the file list,
+        named from the photos' folder, so that another path to the same folder finds it)."""
+        key = [name] + [f"{f.relative_to(self.root)}:{f.stat().st_size}" for f in self.files]
         index, store = self.cache / f"{name}.json", self.cache / f"{name}.npy"
         if index.is_file() and store.is_file() and json.loads(index.read_text()) == key:
             return np.load(store, allow_pickle=False)
