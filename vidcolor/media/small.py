@@ -70,8 +70,9 @@ def decode_small_frames(path, short_side: int, *, on_warning: Warn | None = None
 def decode_frames_and_small(path, info: VideoInfo, short_side: int, *,
                             on_warning: Warn | None = None) -> Iterator[tuple[YuvFrame, SmallFrame]]:
     """One pass for the colour pass and the scan: each frame as decode_frames gives it and as
-    decode_small_frames does."""
-    to_yuv, shrink = YuvConverter(info), _Shrinker(probe_video(path), short_side)
+    decode_small_frames does (`info` may be the frames' as they travel in another codec: only their
+    depth and subsampling differ, which the small frames do not use)."""
+    to_yuv, shrink = YuvConverter(info), _Shrinker(info, short_side)
     for index, frame, _ in _iter_av_frames(path, info, on_warning):
         yield to_yuv(index, frame), shrink(index, frame)
 

@@ -33,7 +33,7 @@ def import_keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    left_out = [name for name in _OPTIONAL if name not in sys.modules] if _tensorflow_backend() else []
+    left_out = [name for name in _OPTIONAL if name not in sys.modules] if _chosen_backend_is_tensorflow() else []
     sys.modules.update(dict.fromkeys(left_out))  # None: `import jax` raises ImportError, which they expect
     try:
         import keras
@@ -44,7 +44,7 @@ def import_keras():
     return keras
 
 
-def _tensorflow_backend() -> bool:
+def _chosen_backend_is_tensorflow() -> bool:
     """Whether Keras will run on TensorFlow: $KERAS_BACKEND, else keras.json's setting, else its default."""
     return (os.environ.get("KERAS_BACKEND") or _keras_setting("backend") or "tensorflow") == "tensorflow"
 
@@ -70,7 +70,7 @@ def global_dtype_policy() -> str:
 def tensorflow_backend() -> bool:
     """Whether Keras runs (or will run) on TensorFlow."""
     keras = sys.modules.get("keras")
-    return keras.backend.backend() == "tensorflow" if keras is not None else _tensorflow_backend()
+    return keras.backend.backend() == "tensorflow" if keras is not None else _chosen_backend_is_tensorflow()
 
 
 def gpus() -> list:

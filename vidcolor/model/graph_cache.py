@@ -182,6 +182,9 @@ class GraphFunction:
     def __call__(self, *inputs):
         if self._warming is not None:
             self._warming.join()
+        return self._run(inputs)
+
+    def _run(self, inputs):
         return self._function(*(self._tensor(x, "float32") for x in inputs))[0]
 
     def warm_up(self, side: int) -> None:
@@ -196,7 +199,7 @@ class GraphFunction:
 
         def call():
             with contextlib.suppress(Exception):  # the first real call meets the same fault, and tells it
-                self._function(*(self._tensor(x, "float32") for x in zeros))
+                self._run(zeros)
 
         self._warming = threading.Thread(target=call, name="vidcolor graph warm-up")  # joined at exit: no daemon
         self._warming.start()
