@@ -16,7 +16,9 @@ ffmpeg binary on PATH (apt-get install ffmpeg).
 
 --cli: also as a user runs it, start-up included: `vidcolor remaster grey.mp4 -o out --force -q` as a
 command against the same ffmpeg command, alternated, --cli-repeats times (medians), beside the
-in-process figures. The films it makes are then at least 60 s long (--film ones are taken as given).
+in-process figures, and the CPU time (user + system) each used: where the transcode keeps every core
+busy, the CPU-time ratio is the least the wall-time ratio can be. The films it makes are then at least
+60 s long (--film ones are taken as given).
 The in-process warm-up fills the graph cache first, so the commands start as a user's second run does.
 """
 
@@ -73,14 +75,26 @@ def make_grey_film(path: Path, size: tuple[int, int], seconds: float, fps: int =
     return path
 
 
-def time_ffmpeg(grey: Path, out: Path) -> float:
+def run_timed(command: list, **kwargs) -> tuple[float, float]:
+    """Runs a command: its wall seconds and the CPU seconds (user + system) it and its threads used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(grey), "-c:v", "libx264", "-preset", "medium",
-                    "-crf", "18", "-c:a", "copy", str(out)], check=True)
-    return time.perf_counter() - start
+    subprocess.run(command, check=True, **kwargs)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def time_cli(grey: Path, out: Path, args) -> float:
+def transcode_command(grey: Path, out: Path) -> list:
+    return ["ffmpeg", "-v", "error", "-y", "-i", str(grey), "-c:v", "libx264", "-preset", "medium", "-crf", "18",
+            "-c:a", "copy", str(out)]
+
+
+def time_ffmpeg(grey: Path, out: Path) -> float:
+    return run_timed(transcode_command(grey, out))[0]
+
+
+def time_cli(grey: Path, out: Path, args) -> tuple[float, float]:
     """`vidcolor remaster` as a command, start-up included (the same settings as the in-process runs)."""
     command = [sys.executable, "-m", "vidcolor", "remaster", str(grey), "-o", str(out), "--force", "--quiet"]
     if args.weights:
@@ -88,22 +102,23 @@ def time_cli(grey: Path, out: Path, args) -> float:
     for name in ("render_size", "key_interval", "batch_size", "preset", "codec"):
         if getattr(args, name) is not None:
             command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return run_timed(command, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
 def cli_report(name: str, grey: Path, frames: int, args, suffix: str) -> dict:
-    """The command and the transcode alternated args.cli_repeats times: medians, ratio, each run."""
-    ref_times, ours = [], []
+    """The command and the transcode alternated args.cli_repeats times: medians of wall and CPU time, ratios,
+    each run. Where both keep every core busy, the CPU ratio is the floor of the wall-time ratio."""
+    runs = {"ffmpeg": [], "vidcolor": []}
     for _ in range(args.cli_repeats):
-        ref_times.append(time_ffmpeg(grey, args.workdir / f"ref_{name}.mp4"))
-        ours.append(time_cli(grey, args.workdir / f"cli_{name}{suffix}", args))
-    ref, mine = statistics.median(ref_times), statistics.median(ours)
+        runs["ffmpeg"].append(run_timed(transcode_command(grey, args.workdir / f"ref_{name}.mp4")))
+        runs["vidcolor"].append(time_cli(grey, args.workdir / f"cli_{name}{suffix}", args))
+    (ref, ref_cpu), (mine, mine_cpu) = ([statistics.median(column) for column in zip(*runs[key])] for key in runs)
     print(f"{name} (command): ffmpeg {ref:.1f} s  vidcolor remaster {mine:.1f} s  ratio {mine / ref:.2f}  "
-          f"({frames / mine:.1f} fps, start-up included)")
+          f"({frames / mine:.1f} fps, start-up included); CPU time {ref_cpu:.1f} s against {mine_cpu:.1f} s, "
+          f"ratio {mine_cpu / ref_cpu:.2f}")
     return {"ffmpeg_s": round(ref, 2), "vidcolor_s": round(mine, 2), "ratio": round(mine / ref, 2),
-            "runs": {"ffmpeg_s": [round(t, 2) for t in ref_times], "vidcolor_s": [round(t, 2) for t in ours]}}
+            "ffmpeg_cpu_s": round(ref_cpu, 2), "vidcolor_cpu_s": round(mine_cpu, 2), "cpu_ratio": round(mine_cpu / ref_cpu, 2),
+            "runs": {key: [[round(t, 2) for t in run] for run in values] for key, values in runs.items()}}
 
 
 def main() -> None:

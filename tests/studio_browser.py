@@ -18,7 +18,8 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 # python -c STUDIO TESTS FILM TOY: a studio on FILM (TOY "1": with the toy colorizer), printing its link
 STUDIO = """
-import sys; sys.path.insert(0, sys.argv[1])
+import signal, sys; sys.path.insert(0, sys.argv[1])
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite started in the background ignores Ctrl-C
 from vidcolor.studio import run_studio
 colorizer = None
 if sys.argv[3] == "1":

@@ -1,5 +1,6 @@
 """Resumable remasters: segments in a side folder, joined without re-encoding; kill -9 then resume."""
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from vidcolor.cli import app
 from vidcolor.media import decode_frames
 from vidcolor.options import RemasterOptions
 from vidcolor.film.remaster import remaster
-from vidcolor.film.segments import parts_folder
+from vidcolor.film.segments import PLAN, PLAN_SO_FAR, parts_folder
 
 # 4 frames per model call: 2 key frames (every other frame of a shot) and the frames between them
 SETTINGS = {"render_size": 32, "batch_size": 2, "key_interval": 2, "segment_frames": 8, "crf": 0, "progress": False}
@@ -92,9 +93,11 @@ KILLED_RUN = textwrap.dedent(f"""
     import sys, time
     from vidcolor.model import load_colorizer
     from vidcolor.options import RemasterOptions
+    from vidcolor.film import shot_plan
     from vidcolor.film.remaster import remaster
 
     src, out, weights = sys.argv[1:4]
+    shot_plan.SAVE_SO_FAR_SECONDS = 0  # the shots scanned so far kept as each one ends
     colorizer = load_colorizer(weights)
     real, calls = colorizer.predict_ab, []
 
@@ -104,7 +107,15 @@ KILLED_RUN = textwrap.dedent(f"""
             time.sleep(600)  # and here it waits for SIGKILL
         return real(light, embedding, hints)
 
-    colorizer.predict_ab = predict_ab
+    real_embed, embeds = colorizer.embed, []
+
+    def embed(grey):
+        embeds.append(len(grey))
+        if len(embeds) == 2:  # shot 1's, at the film's end (its frames are held until then): the scan does not end
+            time.sleep(600)
+        return real_embed(grey)
+
+    colorizer.predict_ab, colorizer.embed = predict_ab, embed
     remaster(src, out, RemasterOptions.of(**{KILLED_SETTINGS!r}), colorizer=colorizer)
 """)
 
@@ -126,6 +137,12 @@ def test_killed_remaster_resumes_to_the_same_film(tmp_path, film, colorizer, ran
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert not out.exists() and (folder / "segment-000000.json").exists()
+    # the killed run's one decoding pass had not ended, when the plan is saved complete, but it kept
+    # the shots it had ended so far: shot 0 (frames 0-14)
+    assert (folder / PLAN_SO_FAR).exists() and not (folder / PLAN).exists()
+    damaged = tmp_path / "damaged.mp4"  # the same side folder, its plan so far damaged
+    shutil.copytree(folder, parts_folder(damaged))
+    (parts_folder(damaged) / PLAN_SO_FAR).write_bytes((folder / PLAN_SO_FAR).read_bytes()[:-100])
 
     colorizer.frames = colorizer.embeds = 0
     result = remaster(film, out, RemasterOptions.of(**KILLED_SETTINGS), colorizer=colorizer, resume=True)
@@ -133,19 +150,23 @@ def test_killed_remaster_resumes_to_the_same_film(tmp_path, film, colorizer, ran
     # warm-up from frame 4 (smoothing reaches 2 key frames = 4 frames back), then frames 8-29:
     # key frames 4, 6, ..., 14 of shot 0 and 15, 17, ..., 29 of shot 1
     assert colorizer.frames == 6 + 8
-    # the killed run's one decoding pass had not reached the end, where the plan is saved: the
-    # resumed run scans the film again in a pass of its own, ahead of the colour pass
-    assert colorizer.embeds == 2
+    # the resumed run scans in a pass of its own from frame 15 only, ahead of the colour pass: one shot
+    assert colorizer.embeds == 1
     assert not folder.exists()
+    # a damaged plan so far is not trusted: the whole film is scanned again
+    colorizer.embeds = 0
+    remaster(film, damaged, RemasterOptions.of(**KILLED_SETTINGS), colorizer=colorizer, resume=True)
+    assert colorizer.embeds == 2 and not parts_folder(damaged).exists()
 
     reference = remaster(film, tmp_path / "reference.mp4", RemasterOptions.of(**KILLED_SETTINGS),
                          colorizer=colorizer).output
-    assert_same_film(out, film, reference)
-    # smoothing and embeddings did not change at the segment boundaries: the colours are the same too
-    for resumed, whole in zip(decode_frames(out), decode_frames(reference)):
-        np.testing.assert_array_equal(resumed.u, whole.u)
-        np.testing.assert_array_equal(resumed.v, whole.v)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4", "out.mp4", "reference.mp4"]
+    for resumed in (out, damaged):
+        assert_same_film(resumed, film, reference)
+        # smoothing and embeddings did not change at the segment boundaries: the colours are the same too
+        for frame, whole in zip(decode_frames(resumed), decode_frames(reference)):
+            np.testing.assert_array_equal(frame.u, whole.u)
+            np.testing.assert_array_equal(frame.v, whole.v)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.mp4", "film.mp4", "out.mp4", "reference.mp4"]
 
 
 def test_ctrl_c_keeps_finished_segments_and_other_settings_start_over(tmp_path, film, colorizer):

@@ -326,7 +326,8 @@ def test_without_the_extra_the_studio_says_how_to_install_it_and_host_says_it_ex
 
 
 STUDIO = """
-import sys; sys.path.insert(0, sys.argv[1])
+import signal, sys; sys.path.insert(0, sys.argv[1])
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite started in the background ignores Ctrl-C
 from toy_colorizer import ToyColorizer
 from vidcolor.studio import run_studio
 try:

@@ -105,9 +105,10 @@ def open_run(film: Film, options: RemasterOptions, colorizer: ColorizerProtocol 
 
     - a new folder (any other one discarded, warning), or with resume=True the folder there if it
       was made with the same fingerprint (else a new one, warning why); its plan, or one to be
-      scanned, saved there once complete: by the colour pass's decoding where scan_along=True
-      (remaster() without resume: the colour pass decodes the film from its start), else in a
-      pass of its own in the background;
+      scanned, kept there as it goes and once complete: by the colour pass's decoding where
+      scan_along=True (remaster() without resume: the colour pass decodes the film from its start),
+      else in a pass of its own in the background, from where the shots that an unfinished scan
+      kept there end (shot_plan.PlanSoFar);
     - shared=True, for a piece of a film coloured in pieces: the folder and plan its scan made
       (OutputError if the folder is gone, was made with another fingerprint, or has no plan).
     """
@@ -130,10 +131,10 @@ def open_run(film: Film, options: RemasterOptions, colorizer: ColorizerProtocol 
         store = SegmentStore.open(film.output, prints, resume=resume, warn=warn)
         plan = store.load_plan()
         if plan is None and scan_along:
-            plan = ShotPlan.along(film.info, colorizer, clock=clock, on_complete=store.save_plan)
+            plan = ShotPlan.along(film.info, colorizer, clock=clock, keeper=store)
         elif plan is None:
-            plan = ShotPlan.scan(film.source, film.info, colorizer, on_warning=warn, clock=clock,
-                                 on_complete=store.save_plan)
+            plan = ShotPlan.scan(film.source, film.info, colorizer, on_warning=warn, clock=clock, keeper=store,
+                                 so_far=store.load_plan_so_far())
     return FilmRun(film, options, colorizer, direction, segment_frames, store, plan, warn, clock)
 
 

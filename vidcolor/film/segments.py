@@ -7,6 +7,8 @@ into the output along with the source's audio and subtitles (copied once, over
 the whole length), and the folder is removed. After a crash, kill -9 or Ctrl-C,
 a run with resume=True reuses a folder made from the same source with the same
 settings: its shot plan and every complete segment, so only the rest is coloured.
+While the plan's scan goes on, the shots it has ended so far are kept too (plan_so_far.npz, one
+file rewritten whole), so that a resumed run scans only the rest of the film (shot_plan.py).
 
 A segment holds its encoder's packets as they came out (bytes in a .packets file,
 pts/dts/duration/key flag in a .json index written last): with no container in
@@ -19,6 +21,7 @@ import base64
 import contextlib
 import json
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -30,13 +33,14 @@ from .. import __version__
 from ..errors import OutputError
 from ..media import WRITE_ERRORS, OutputCodec, PacketRemuxer, VideoEncoder, VideoInfo, library_versions
 from ..outputs import atomic_path
-from .shot_plan import ShotPlan
+from .shot_plan import PlanSoFar, ShotPlan
 from .truecolor import ShotColor
 
 FINGERPRINT = "fingerprint.json"
 PLAN = "plan.json"
 EMBEDDINGS = "embeddings.npy"
 FRAME_PTS = "frame_pts.npy"  # every frame's pts, for decoding from a frame inside the film (media.decode_frames_from)
+PLAN_SO_FAR = "plan_so_far.npz"  # an unfinished scan's ended shots (PlanSoFar.arrays); gone once plan.json is there
 # How segments are encoded (2: exact sizes, 4:4:4 for odd ones, no macroblock tree; 3: a 10-bit
 # source's at 10 bits, 8-bit ones as in 2; 4: the output codec's packets, interlaced films coloured
 # per field); segments of another format are not reused.
@@ -183,6 +187,21 @@ class SegmentStore:
             colors = [[c.residual, c.tint] for c in plan.colors]
             _write_atomic(self.folder / PLAN, json.dumps({"cuts": plan.cuts, "frames": plan.frames,
                                                           "colors": colors}).encode())
+            (self.folder / PLAN_SO_FAR).unlink(missing_ok=True)
+
+    def save_plan_so_far(self, so_far: PlanSoFar) -> None:
+        """Keep the shots an unfinished scan has ended (if the folder cannot take them, it goes on without)."""
+        with contextlib.suppress(OSError), atomic_path(self.folder / PLAN_SO_FAR, sync=True) as temp, \
+                open(temp, "wb") as file:
+            np.savez(file, **so_far.arrays())
+
+    def load_plan_so_far(self) -> PlanSoFar | None:
+        """The shots an unfinished scan had ended, or None (none kept, or a damaged file: not trusted)."""
+        try:
+            with np.load(self.folder / PLAN_SO_FAR, allow_pickle=False) as arrays:
+                return PlanSoFar.from_arrays({name: arrays[name] for name in arrays.files})
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
 
     def load_plan(self) -> ShotPlan | None:
         """The saved shot plan (ShotPlan.saved), or None."""
@@ -192,6 +211,8 @@ class SegmentStore:
         try:
             embeddings = np.load(self.folder / EMBEDDINGS, allow_pickle=False)
         except (OSError, ValueError):
+            return None
+        if not len(embeddings) == len(plan["colors"]) == len(plan["cuts"]) + 1:
             return None
         try:
             frame_pts = np.load(self.folder / FRAME_PTS, allow_pickle=False)
@@ -206,7 +227,8 @@ class SegmentStore:
         if not self.folder.is_dir():
             return []
         segments = self.finished()
-        keep = {FINGERPRINT, PLAN, EMBEDDINGS, FRAME_PTS} | {p.name for s in segments for p in self.paths(s.index)}
+        keep = {FINGERPRINT, PLAN, EMBEDDINGS, FRAME_PTS, PLAN_SO_FAR}
+        keep |= {p.name for s in segments for p in self.paths(s.index)}
         for path in self.folder.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)

@@ -3,35 +3,131 @@
 A remaster decodes its film once: `ShotPlan.along` is scanned by the colour pass's own decoding
 (`scan_along`), which hands each frame on once its shot is settled, so the colour pass never
 waits for the scan and holds a bounded number of frames. Where the colour pass starts inside the
-film (a resumed run whose plan was not saved), `ShotPlan.scan` scans in a pass of its own in a
-background thread, ahead of the colour pass, which waits only if the scan has not yet reached a
-frame's shot. A saved plan (`saved`) is complete from the start.
+film (a resumed run whose plan was not saved complete), `ShotPlan.scan` scans in a pass of its own
+in a background thread, ahead of the colour pass, which waits only if the scan has not yet reached
+a frame's shot. A saved plan (`saved`) is complete from the start.
+
+Either scan hands its keeper (segments.SegmentStore) the plan once complete, and, as it goes, the
+shots it has ended so far (`PlanSoFar`, as a shot ends, at most every SAVE_SO_FAR_SECONDS). A run
+killed midway and resumed scans only from where they end, the start of the shot that was still
+open (`ShotPlan.scan` with `so_far`: decoded from the key frame at or before it), and comes to the
+plan that a scan from the start makes.
 """
 
 from __future__ import annotations
 
 import bisect
 import queue
+import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from ..media import SmallFrame, VideoInfo, YuvFrame
+from ..media import SmallFrame, VideoInfo, YuvFrame, decode_small_frames_from
 from ..threads import StageClock, background
-from .shot_scan import Shot, ShotScanner, scan_shots
+from .shot_scan import EMBED_SHORT_SIDE, Shot, ShotScanner, ended_shots
 from .truecolor import ShotColor
 
 _SCANNED = object()  # the end of a plan's updates
+SAVE_SO_FAR_SECONDS = 5.0  # a scan hands its keeper the shots ended so far at most this often
+_SO_FAR_ARRAYS = ("ends", "embeddings", "colors", "frame_pts")
+
+
+@dataclass(frozen=True)
+class PlanSoFar:
+    """The shots that an unfinished scan had ended, from frame 0 to `frames` (where the shot still
+    open starts), and that frame's pts: where a resumed scan goes on. A side folder keeps its
+    `arrays()` (segments.py)."""
+
+    shots: tuple[Shot, ...]
+    next_pts: int
+
+    @property
+    def frames(self) -> int:
+        return self.shots[-1].end
+
+    @property
+    def frame_pts(self) -> np.ndarray:
+        """The pts of frames 0 to `frames`, that one included (media.decode_small_frames_from seeks with them)."""
+        return np.array([pts for shot in self.shots for pts in shot.pts] + [self.next_pts], np.int64)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"ends": np.array([shot.end for shot in self.shots], np.int64),
+                "embeddings": np.stack([shot.embedding for shot in self.shots]),
+                "colors": np.array([[shot.color.residual, shot.color.tint] for shot in self.shots], np.float64),
+                "frame_pts": self.frame_pts}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> PlanSoFar | None:
+        """The plan so far that `arrays` hold; None where they do not hold one (a damaged file)."""
+        if any(name not in arrays for name in _SO_FAR_ARRAYS):
+            return None
+        ends, embeddings, colors, frame_pts = (np.asarray(arrays[name]) for name in _SO_FAR_ARRAYS)
+        count = len(ends) if ends.ndim == 1 else 0
+        if not (count and ends.dtype.kind == frame_pts.dtype.kind == "i"
+                and embeddings.dtype.kind == colors.dtype.kind == "f" and np.all(np.diff(ends, prepend=0) > 0)
+                and embeddings.ndim == 2 and len(embeddings) == count and colors.shape == (count, 2)
+                and frame_pts.shape == (ends[-1] + 1,) and np.isfinite(embeddings).all() and np.isfinite(colors).all()):
+            return None
+        starts, ends = [0] + ends[:-1].tolist(), ends.tolist()
+        shots = tuple(Shot(start, end, embeddings[i], ShotColor(*colors[i].tolist()),
+                           pts=tuple(frame_pts[start:end].tolist()), seen=end - start)
+                      for i, (start, end) in enumerate(zip(starts, ends)))
+        return cls(shots, int(frame_pts[-1]))
+
+
+class PlanKeeper(Protocol):
+    """Where a scan keeps its plan (segments.SegmentStore)."""
+
+    def save_plan(self, plan: ShotPlan) -> None: ...
+
+    def save_plan_so_far(self, so_far: PlanSoFar) -> None: ...
+
+
+class _KeptScanner(ShotScanner):
+    """A ShotScanner (from the end of `so_far`, where given) that hands `keeper` the shots ended so far
+    as a shot ends, at most every SAVE_SO_FAR_SECONDS, and the complete plan once finished."""
+
+    def __init__(self, info: VideoInfo, colorizer, *, clock: StageClock | None = None,
+                 keeper: PlanKeeper | None = None, so_far: PlanSoFar | None = None):
+        super().__init__(info, colorizer, clock=clock, first_index=so_far.frames if so_far else 0)
+        self.keeper = keeper
+        self.ended: list[Shot] = list(so_far.shots) if so_far else []
+        self._saved_at = time.monotonic()
+
+    def push(self, small: SmallFrame) -> list[Shot]:
+        shots = super().push(small)
+        ended = [shot for shot in shots if shot.end is not None]
+        if ended:
+            self.ended += ended
+            if self.keeper is not None and time.monotonic() - self._saved_at >= SAVE_SO_FAR_SECONDS:
+                self._save_so_far(small.frame.pts)  # `small` is the first frame of the shot now open
+        return shots
+
+    def finish(self) -> list[Shot]:
+        shots = super().finish()
+        self.ended += shots
+        if self.keeper is not None:
+            self.keeper.save_plan(ShotPlan(self.ended))
+        return shots
+
+    def _save_so_far(self, next_pts: int | None) -> None:
+        # kept only with every pts (a resumed scan seeks with them) and every embedding (the plan needs them)
+        if next_pts is not None and all(shot.embedding is not None and None not in shot.pts for shot in self.ended):
+            self.keeper.save_plan_so_far(PlanSoFar(tuple(self.ended), next_pts))
+        self._saved_at = time.monotonic()
 
 
 class ShotPlan:
     """Where a film's shots start and their embeddings: complete (`saved`), or still being
     scanned (`along`, `scan`), when lookups wait for the scan to reach them.
 
-    on_complete(plan) is called in the scanning thread as soon as the scan ends (e.g. to save
-    it). Close the plan (or use it as a context manager) to stop a scan early.
+    A scan's keeper is handed the plan in the scanning thread as soon as the scan ends (and the
+    shots ended so far as it goes). Close the plan (or use it as a context manager) to stop a scan early.
     """
 
     def __init__(self, shots: list[Shot], events: Iterator[Shot] | None = None, frame_pts: np.ndarray | None = None):
@@ -39,15 +135,15 @@ class ShotPlan:
         self._starts = [shot.start for shot in self._shots]
         self._events = events
         self._frame_pts = frame_pts
-        self._along: tuple[ShotScanner, queue.SimpleQueue, Callable | None] | None = None
+        self._along: tuple[_KeptScanner, queue.SimpleQueue] | None = None
 
     @classmethod
     def along(cls, info: VideoInfo, colorizer, *, clock: StageClock | None = None,
-              on_complete: Callable[["ShotPlan"], None] | None = None) -> "ShotPlan":
-        """A plan that the colour pass's decoding scans as it goes (scan_along)."""
+              keeper: PlanKeeper | None = None) -> "ShotPlan":
+        """A plan that the colour pass's decoding scans as it goes (scan_along), kept by `keeper`."""
         updates: queue.SimpleQueue = queue.SimpleQueue()
         plan = cls([], iter(updates.get, _SCANNED))
-        plan._along = ShotScanner(info, colorizer, clock=clock), updates, on_complete
+        plan._along = _KeptScanner(info, colorizer, clock=clock, keeper=keeper), updates
         return plan
 
     @property
@@ -60,28 +156,20 @@ class ShotPlan:
         and hands on the frames, in order, once their shot is settled (shot_scan.py: it holds at most
         settle_frames of them). Run it in the decoding thread: lookups in the colour pass's thread
         find the shot of every frame handed on."""
-        scanner, updates, on_complete = self._along
+        scanner, updates = self._along
         held: deque[YuvFrame] = deque()
-        ended: list[Shot] = []
         try:
             for frame, small in frames:
-                self._send(scanner.push(small), updates, ended)
+                for shot in scanner.push(small):
+                    updates.put(shot)
                 held.append(frame)
                 while held and held[0].index < scanner.settled_frames:
                     yield held.popleft()
-            self._send(scanner.finish(), updates, ended)
-            if on_complete:
-                on_complete(ShotPlan(ended))
+            for shot in scanner.finish():
+                updates.put(shot)
             yield from held
         finally:
             updates.put(_SCANNED)
-
-    @staticmethod
-    def _send(shots: list[Shot], updates: queue.SimpleQueue, ended: list[Shot]) -> None:
-        for shot in shots:
-            updates.put(shot)
-            if shot.end is not None:
-                ended.append(shot)
 
     @classmethod
     def saved(cls, cuts: list[int], embeddings: np.ndarray, frames: int, colors: list[ShotColor] | None = None,
@@ -94,16 +182,15 @@ class ShotPlan:
 
     @classmethod
     def scan(cls, source: Path, info: VideoInfo, colorizer, *, on_warning=None, clock: StageClock | None = None,
-             on_complete: Callable[["ShotPlan"], None] | None = None) -> "ShotPlan":
-        def scanning() -> Iterator[Shot]:
-            shots = []
-            for shot in scan_shots(source, info, colorizer, on_warning=on_warning, clock=clock):
-                shots.append(shot)
-                yield shot
-            if on_complete:
-                on_complete(cls(shots))
-
-        return cls([], background(scanning(), 1 << 16, stage="plan"))
+             keeper: PlanKeeper | None = None, so_far: PlanSoFar | None = None) -> "ShotPlan":
+        """A plan scanned in a pass of its own, in a background thread, kept by `keeper`. With `so_far`
+        (the shots a killed scan had ended), it holds those from the start, and the pass decodes and
+        scans the film from the frame after them only."""
+        scanner = _KeptScanner(info, colorizer, clock=clock, keeper=keeper, so_far=so_far)
+        small_frames = decode_small_frames_from(source, info, EMBED_SHORT_SIDE, so_far.frames if so_far else 0,
+                                                so_far.frame_pts if so_far else None, on_warning=on_warning)
+        return cls(list(so_far.shots) if so_far else [],
+                   background(ended_shots(scanner, small_frames), 1 << 16, stage="plan"))
 
     def _pull(self) -> bool:
         """Take the next update of the scan (a shot settled or ended); False once the scan is over."""

@@ -8,6 +8,11 @@ decoding (shot_plan.ShotPlan.along: a remaster decodes its film once). Either wa
 have been seen, whichever comes first: the colour pass holds the full-size frames of a shot until
 it is settled, so this bounds what it holds (`settle_frames`) whatever the length of the shot, and
 both ways give the same plan. A long shot's embedding comes from its first `settle_frames` frames.
+
+Everything a scanner finds of a shot comes from that shot's own frames (the cut detector, too, starts
+each shot afresh at its cut: cuts.py), so a scanner started at a cut (`first_index`), on the frames
+from there, finds the shots that one started at frame 0 finds from there: a scan killed midway goes on
+from the end of its last ended shot (shot_plan.py).
 """
 
 from __future__ import annotations
@@ -53,10 +58,11 @@ class Shot:
 class ShotScanner:
     """push(small frame) -> the shots that frame settled or ended, in order (a shot that ends
     before it settles comes once, ended; a long one twice, the same object: settled, then ended).
-    finish() ends the last one."""
+    finish() ends the last one. `first_index`: the film's index of the first frame pushed, the
+    first of a shot (0, or a cut where an earlier scan stopped)."""
 
     def __init__(self, info: VideoInfo, colorizer, *, clock: StageClock | None = None,
-                 first_picture: Callable[[SmallFrame], object] | None = None):
+                 first_picture: Callable[[SmallFrame], object] | None = None, first_index: int = 0):
         self.info, self.colorizer, self.first_picture = info, colorizer, first_picture
         self.clock = clock or StageClock()
         self.settle = settle_frames(info)
@@ -64,7 +70,7 @@ class ShotScanner:
         self._detector = CutDetector()
         self._shot: Shot | None = None  # the current one
         self._settled = False
-        self._count = 0
+        self._count = first_index
         self._last: SmallFrame | None = None
 
     @property
@@ -125,7 +131,11 @@ def scan_shots(source: Path, info: VideoInfo, colorizer, *, on_warning=None, clo
                first_picture: Callable[[SmallFrame], object] | None = None) -> Iterator[Shot]:
     """A film's own scanning pass: yields each shot once it has ended (ShotScanner)."""
     scanner = ShotScanner(info, colorizer, clock=clock, first_picture=first_picture)
-    small_frames = decode_small_frames(source, EMBED_SHORT_SIDE, on_warning=on_warning)
+    yield from ended_shots(scanner, decode_small_frames(source, EMBED_SHORT_SIDE, on_warning=on_warning))
+
+
+def ended_shots(scanner: ShotScanner, small_frames: Iterator[SmallFrame]) -> Iterator[Shot]:
+    """Each shot `scanner` finds in `small_frames` (decoded in a thread of their own), once it has ended."""
     with closing(background(small_frames, 16, scanner.clock, "decode_small")) as frames:
         for small in frames:
             yield from (shot for shot in scanner.push(small) if shot.end is not None)

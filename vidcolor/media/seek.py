@@ -10,7 +10,9 @@ next one of `frame_pts`, with its own pts: a frame whose pts was made up or reor
 AVI's frames take their packets' times, which a seek shifts) cannot be told by it. Wherever they
 disagree (the container cannot seek, it landed after the frame, a frame is missing or unknown), the
 film is decoded from its start instead, and goes on from the frame the seek had reached: the frames
-are the same either way.
+are the same either way. For the shot scan resumed inside a film (small.decode_small_frames_from),
+`frame_pts` may hold only the frames up to the first one wanted (`pts_of_all=False`): the frames after
+them are taken as the decoder gives them.
 """
 
 from __future__ import annotations
@@ -38,15 +40,16 @@ def decode_frames_from(path, info: VideoInfo, first: int, frame_pts: Sequence[in
     yield from yuv_frames(_av_frames_from(Path(path), info, first, [int(p) for p in frame_pts], on_warning), info)
 
 
-def _av_frames_from(path: Path, info: VideoInfo, first: int, frame_pts: list[int], on_warning: Warn | None):
+def _av_frames_from(path: Path, info: VideoInfo, first: int, frame_pts: list[int], on_warning: Warn | None,
+                    pts_of_all: bool = True):
     wanted = first  # the next frame to hand on
     if first < len(frame_pts) and len(set(frame_pts)) == len(frame_pts):
         try:
-            for index, frame in _seeked(path, info, first, frame_pts, read._warner(on_warning)):
+            for index, frame in _seeked(path, info, first, frame_pts, read._warner(on_warning), pts_of_all):
                 if index >= first:
                     yield index, frame, info
                     wanted = index + 1
-            if wanted == len(frame_pts):
+            if wanted >= len(frame_pts):
                 return
         except _Lost:
             pass
@@ -55,8 +58,9 @@ def _av_frames_from(path: Path, info: VideoInfo, first: int, frame_pts: list[int
             yield index, frame, info
 
 
-def _seeked(path: Path, info: VideoInfo, first: int, frame_pts: list[int], warn: Warn):
-    """(index, av.VideoFrame) from the key frame the seek lands on; _Lost where they disagree with frame_pts."""
+def _seeked(path: Path, info: VideoInfo, first: int, frame_pts: list[int], warn: Warn, pts_of_all: bool = True):
+    """(index, av.VideoFrame) from the key frame the seek lands on; _Lost where they disagree with frame_pts,
+    or go on past them though it holds every frame's (pts_of_all)."""
     index_of = {pts: index for index, pts in enumerate(frame_pts)}
     with open_input(path) as container:
         stream = container.streams[info.stream_index]
@@ -80,7 +84,8 @@ def _seeked(path: Path, info: VideoInfo, first: int, frame_pts: list[int], warn:
                     expected = index_of.get(frame.pts)
                     if expected is None or expected > first:
                         raise _Lost  # landed after the frame, or on one a decode from the start does not give
-                if expected >= len(frame_pts) or frame.pts != frame_pts[expected]:
+                known = expected < len(frame_pts)
+                if (known and frame.pts != frame_pts[expected]) or (not known and pts_of_all):
                     raise _Lost
                 yield expected, frame
                 expected += 1

@@ -1,17 +1,19 @@
 """Small frames for the shot scan (film/shot_scan.py): each frame's luma with a given short side,
 from a decoding pass of their own (`decode_small_frames`) or from the colour pass's, which then
-decodes its film once (`decode_frames_and_small`). Both decode alike (read._iter_av_frames), so
+decodes its film once (`decode_frames_and_small`), or from a frame inside the film, for a scan that
+goes on from there (`decode_small_frames_from`, seek.py). All decode alike (read._iter_av_frames), so
 their small frames are the same."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from .read import VideoInfo, Warn, YuvConverter, YuvFrame, _iter_av_frames, _plane, probe_video
+from .seek import _av_frames_from
 
 
 @dataclass
@@ -42,10 +44,10 @@ def _small_size(info: VideoInfo, short_side: int) -> tuple[int, int]:
 class _Shrinker:
     """A decoded frame -> its SmallFrame; one per pass (it keeps its swscale context and the first frame's time)."""
 
-    def __init__(self, info: VideoInfo, short_side: int):
+    def __init__(self, info: VideoInfo, short_side: int, first: float | None = None):
         self.info, self.size = info, _small_size(info, short_side)
         self.reformatter = VideoReformatter()
-        self.first: float | None = None
+        self.first = first  # the film's first frame's time; None: the first frame shrunk's
 
     def __call__(self, index: int, frame) -> SmallFrame:
         width, height = self.size
@@ -64,6 +66,20 @@ def decode_small_frames(path, short_side: int, *, on_warning: Warn | None = None
     info = probe_video(path)
     shrink = _Shrinker(info, short_side)
     for index, frame, _ in _iter_av_frames(path, info, on_warning):
+        yield shrink(index, frame)
+
+
+def decode_small_frames_from(path, info: VideoInfo, short_side: int, first: int, frame_pts: Sequence[int] | None, *,
+                             on_warning: Warn | None = None) -> Iterator[SmallFrame]:
+    """decode_small_frames' frames from index `first` on, decoded from the key frame at or before it;
+    `frame_pts`: the pts of frames 0 to `first` at least, as a decode from the start gives them
+    (seek.py). Without them (or from 0): every frame, from the start."""
+    if not first or frame_pts is None:
+        yield from decode_small_frames(path, short_side, on_warning=on_warning)
+        return
+    shrink = _Shrinker(info, short_side, first=float(int(frame_pts[0]) * info.time_base))
+    for index, frame, _ in _av_frames_from(path, info, first, [int(p) for p in frame_pts], on_warning,
+                                           pts_of_all=False):
         yield shrink(index, frame)
 
 
