@@ -2,7 +2,8 @@
 
     python bench/tune_decoding.py --photos DIR [--weights W] [--every 2]
                                   [--temperatures 0.2,0.3,0.38,0.5] [--corrections 0,0.5,1] [--write]
-    python bench/tune_decoding.py --films CLIP... [--weights W] [--frames 120] [--corrections 0.5,0.55,0.6] [--write]
+    python bench/tune_decoding.py --films CLIP... [--weights W] [--frames 120] [--corrections 0.5,0.55,0.6]
+                                  [--min-gain 1.0] [--write]
 
 One of --photos (a folder of held-out colour photos) and --films (colour clips) is required.
 
@@ -15,7 +16,9 @@ them. The choice: the best PSNR among the settings whose colorfulness is at leas
 --films chooses the muted style's correction (options.STYLES) instead: each colour clip's first
 --frames frames are greyed and remastered at each correction (the model's temperature), as
 `vidcolor evaluate CLIP` does; the choice is the most colour (the smallest correction) whose
-mean PSNR over the clips is at or above leaving them grey. --write puts it into the .json as
+mean PSNR over the clips is at least --min-gain dB (default 1.0, issue 29's bar for films) above
+leaving them grey. Each row also gives the clips' colourfulness (the sum of theirs over the sum of
+the truth's) and their mean share of false colour. --write puts the choice into the .json as
 muted_prior_correction.
 """
 
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     source.add_argument("--films", type=Path, nargs="+", help="colour clips: choose the muted style's correction")
     parser.add_argument("--frames", type=int, default=120)
+    parser.add_argument("--min-gain", type=float, default=1.0, help="--films: dB above grey's PSNR the choice must reach")
     args = parser.parse_args()
     if args.films:
         return tune_films(args)
@@ -76,7 +80,8 @@ def tune_films(args) -> None:
     path = args.weights or default_weights()
     base = load_colorizer(path)
     print(f"{len(args.films)} clips, first {args.frames} frames; {path}")
-    print(f"{'correction':>10} " + " ".join(f"{clip.stem[:12]:>12}" for clip in args.films) + f" {'mean':>7} {'grey':>7}")
+    print(f"{'correction':>10} " + " ".join(f"{clip.stem[:12]:>12}" for clip in args.films)
+          + f" {'mean':>7} {'grey':>7} {'colour':>7} {'false':>7}")
     rows = []
     for c in (float(v) for v in args.corrections.split(",")):
         config = replace(base.config, prior_correction=c, muted_prior_correction=c)
@@ -85,10 +90,14 @@ def tune_films(args) -> None:
         psnrs = [r["prediction"]["psnr"] for r in reports]
         grey = sum(r["grey_baseline"]["psnr"] for r in reports) / len(reports)
         rows.append((c, sum(psnrs) / len(psnrs), grey))
-        print(f"{c:>10.2f} " + " ".join(f"{v:>12.2f}" for v in psnrs) + f" {rows[-1][1]:>7.2f} {grey:>7.2f}", flush=True)
-    above = [r for r in rows if r[1] >= r[2]]
+        colour = (sum(r["prediction"]["colorfulness"] for r in reports)
+                  / sum(r["prediction"]["truth_colorfulness"] for r in reports))
+        false = sum(r["prediction"]["false_color"] for r in reports) / len(reports)
+        print(f"{c:>10.2f} " + " ".join(f"{v:>12.2f}" for v in psnrs)
+              + f" {rows[-1][1]:>7.2f} {grey:>7.2f} {colour:>7.3f} {100 * false:>6.2f}%", flush=True)
+    above = [r for r in rows if r[1] >= r[2] + args.min_gain]
     if not above:
-        print("no correction tried takes the clips to grey's PSNR: try larger ones")
+        print(f"no correction tried takes the clips {args.min_gain} dB above grey's PSNR: try larger ones")
         return
     c = min(above)[0]
     print(f"chosen: muted prior correction {c}")

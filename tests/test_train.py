@@ -141,3 +141,18 @@ def test_the_same_training_runs_under_jax_and_its_weights_load_in_tensorflow(pho
     colorizer = load_colorizer(path, precision="float32")  # this process runs TensorFlow
     ab = colorizer.predict_ab(np.full((1, 64, 64), 50.0, np.float32), np.zeros((1, 1000), np.float32))
     assert ab.shape == (1, 32, 32, 2) and np.isfinite(ab).all()
+
+
+def test_neutral_weight_makes_colour_on_neutral_truth_cost_more_and_leaves_colourful_truth_alone():
+    from vidcolor.model import ModelConfig
+    from vidcolor.model.chroma_bins import in_gamut_bins, nearest_bin
+    from vidcolor.training.train import make_loss
+
+    centres = in_gamut_bins()
+    config = ModelConfig(head="classification", bins=centres.tolist(), bin_weights=[1.0] * len(centres))
+    red_logits = np.zeros((1, 1, 1, len(centres)), np.float32)
+    red_logits[..., nearest_bin(np.array([50.0, 40.0]), centres)] = 6.0
+    neutral, colourful = np.array([[[[3.0, -4.0]]]], np.float32), np.array([[[[50.0, 40.0]]]], np.float32)
+    plain, heavy = make_loss(config), make_loss(config, neutral_weight=4.0)
+    assert float(heavy(neutral, red_logits)) == pytest.approx(4.0 * float(plain(neutral, red_logits)), rel=1e-5)
+    assert float(heavy(colourful, red_logits)) == pytest.approx(float(plain(colourful, red_logits)), rel=1e-6)

@@ -294,8 +294,9 @@ def train(
     finetune_scale: float = typer.Option(0.25, "--finetune-scale", min=0.0, help="Learning rate after --freeze-steps, relative to --lr."),
     degrade: float = typer.Option(0.6, "--degrade", min=0.0, max=1.0, help="Share of samples made to look like archive film."),
     hints: float = typer.Option(0.5, "--hints", min=0.0, max=1.0, help="Share of samples given colour hints from the truth."),
-    embedding_swap: float = typer.Option(0.0, "--embedding-swap", min=0.0, max=1.0,
-                                         help="Share of samples given a look-alike photo's embedding, not their own."),
+    embedding_swap: float = typer.Option(0.0, "--embedding-swap", min=0.0, max=1.0, help="Share of samples given a "
+                                         "look-alike photo's embedding, not their own."),
+    neutral_weight: float = typer.Option(1.0, "--neutral-weight", min=0.0, help="Loss weight factor on nearly neutral truth."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in RUN_DIR from its last checkpoint."),
     preset: Optional[str] = typer.Option(None, "--preset", help="tiny: a few steps on small crops (for tests)."),
@@ -318,9 +319,9 @@ def train(
             _fail(f"--preset {preset}: unknown (known: {', '.join(PRESETS)})", 2)
         values.update(PRESETS[preset])
     values.setdefault("freeze_steps", freeze_steps)
-    options = TrainOptions(data_dir=data_dir, run_dir=run_dir, val_dir=val_dir, architecture=arch, init=init, head=head,
-                           embedder=embedder, learning_rate=learning_rate, finetune_scale=finetune_scale,
-                           degrade=degrade, with_hints=hints, embedding_swap=embedding_swap, seed=seed, resume=resume, **values)
+    options = TrainOptions(data_dir, run_dir, val_dir, arch, head, embedder, learning_rate=learning_rate, seed=seed,
+                           finetune_scale=finetune_scale, degrade=degrade, with_hints=hints, embedding_swap=embedding_swap,
+                           neutral_weight=neutral_weight, init=init, resume=resume, **values)
     try:
         path = run_train(options, progress=not quiet)
     except KeyboardInterrupt as exc:

@@ -48,6 +48,7 @@ class TrainOptions:
     degrade: float = 0.6  # share of samples made to look like archive film
     with_hints: float = 0.5  # share of samples given hints drawn from the truth (lite0_unet)
     embedding_swap: float = 0.0  # share of samples given a look-alike photo's embedding (dataset.ImageSet.neighbours)
+    neutral_weight: float = 1.0  # loss weight of pixels whose truth is nearly neutral, relative to the rebalanced one
     init: Path | None = None  # start from these weights (NAME.weights.h5 with NAME.json)
     seed: int = 0
     val_images: int = 48
@@ -56,11 +57,17 @@ class TrainOptions:
     max_images: int | None = None
 
 
-def make_loss(config):
-    """Loss(a*b* truth, model output) in keras.ops, so it runs on any Keras backend."""
+def make_loss(config, neutral_weight: float = 1.0):
+    """Loss(a*b* truth, model output) in keras.ops, so it runs on any Keras backend.
+
+    Class rebalancing gives nearly neutral truth (grey suits, white walls) the smallest weights;
+    `neutral_weight` multiplies the weight of pixels whose truth chroma is below NEUTRAL_CHROMA,
+    the threshold the false-colour figure uses, to make colour on them cost more.
+    """
     from keras import ops
 
     from ..color import scale_ab
+    from .metrics import NEUTRAL_CHROMA
 
     if config.head == "regression":
         return lambda ab, out: ops.mean(ops.square(out - scale_ab(1.0) * ab))
@@ -72,7 +79,11 @@ def make_loss(config):
         d2 = ops.sum(ops.square(ops.expand_dims(ab, -2) - centres), axis=-1)
         target = ops.softmax(-d2 / sigma2, axis=-1)
         cross_entropy = -ops.sum(target * ops.log_softmax(ops.cast(logits, "float32"), axis=-1), axis=-1)
-        return ops.mean(cross_entropy * ops.take(weights, ops.argmin(d2, axis=-1)))
+        pixel_weights = ops.take(weights, ops.argmin(d2, axis=-1))
+        if neutral_weight != 1.0:
+            neutral = ops.sum(ops.square(ab), axis=-1) < NEUTRAL_CHROMA**2
+            pixel_weights = pixel_weights * ops.where(neutral, neutral_weight, 1.0)
+        return ops.mean(cross_entropy * pixel_weights)
 
     return loss
 
@@ -173,7 +184,7 @@ def _compile(model, config, options: TrainOptions, step: int):
         set_encoder_trainable(model, not frozen)
     rate = options.learning_rate * (1.0 if frozen or config.architecture != "lite0_unet" else options.finetune_scale)
     optimizer = keras.optimizers.Adam(rate)
-    model.compile(optimizer=optimizer, loss=make_loss(config), jit_compile=keras.backend.backend() != "tensorflow")
+    model.compile(optimizer=optimizer, loss=make_loss(config, options.neutral_weight), jit_compile=keras.backend.backend() != "tensorflow")
     optimizer.build(model.trainable_variables)
     return optimizer
 
@@ -284,6 +295,7 @@ def _export(model, config, options: TrainOptions, state: dict, images: int, step
         "freeze_steps": options.freeze_steps,
         "finetune_scale": options.finetune_scale,
         "embedding_swap": options.embedding_swap,
+        "neutral_weight": options.neutral_weight,
         "degrade": options.degrade,
         "with_hints": options.with_hints,
         "wall_seconds": round(state["seconds"], 1),
