@@ -110,6 +110,7 @@ def test_a_foreign_entry_is_not_used(two_models, cache):
 
 def test_a_graph_that_would_do_more_than_compute_is_refused(cache):
     import tensorflow as tf
+    from tensorflow.core.framework import function_pb2
 
     def writes(x):
         tf.io.write_file("/tmp/vidcolor-graph-cache-test", tf.strings.as_string(x[0]))
@@ -119,7 +120,16 @@ def test_a_graph_that_would_do_more_than_compute_is_refused(cache):
     store, key = GraphStore(cache), graph_key(graph="test")
     store.save(key, frozen(concrete))
     assert store.load(key) is None
-    store.save(key, Graph(b"not a graph", ("x:0",), ("y:0",)))
+    store.save(key, Graph(b"not a graph", ((None,),)))
+    assert store.load(key) is None
+    doubles = frozen(tf.function(lambda x: x * 2, input_signature=[tf.TensorSpec((None,), tf.float32)])
+                     .get_concrete_function())
+    store.save(key, doubles)
+    assert store.load(key) == doubles  # a function that only computes is kept
+    calls = function_pb2.FunctionDef.FromString(doubles.data)
+    call = calls.node_def.add(name="call", op="PartitionedCall")  # runs a function the entry does not hold
+    call.attr["f"].func.name = "elsewhere"
+    store.save(key, Graph(calls.SerializeToString(), doubles.inputs))
     assert store.load(key) is None
 
 

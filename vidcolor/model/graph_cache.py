@@ -1,15 +1,18 @@
-"""Frozen inference graphs, kept in the user cache so that a colorizer starts without building its
-Keras model: a graph whose weights are constants, as TensorFlow's GraphDef (protobuf bytes, never a
-pickle), beside a JSON sidecar holding its key and the sha256 of its bytes.
+"""Frozen inference functions, kept in the user cache so that a colorizer starts without building its
+Keras model: a function whose weights are constants, as TensorFlow's FunctionDef (protobuf bytes, never
+a pickle), beside a JSON sidecar holding its key, the sha256 of its bytes and the shapes it is fed.
 
-A key names all the graph was made from: the weights' digest, the precision, the decoding, the
+A key names all the function was made from: the weights' digest, the precision, the decoding, the
 TensorFlow and Keras versions. An entry is used only when its sidecar's key is the one asked for,
-its bytes have the digest the sidecar says, they parse, and the graph holds no stateful op (no file
-writes, no Python calls); anything else is built again and written over (atomically), never trusted.
+its bytes have the digest the sidecar says, they parse, and the function holds no stateful op (no file
+writes, no Python calls) and calls no other function; anything else is built again and written over
+(atomically), never trusted.
 
-On a 2-core AMX machine, busy with other work, the shipped colorizer's graph read from the cache was
-ready in 0.4 s and the embedder's in 0.3 s, where building the Keras models, loading their weights
-and freezing them took 3.5-4.5 s and 1 s.
+A kept function is handed to TensorFlow's runtime as it is and run by name (no tf.function traces it
+again), and on a CPU with only the graph rewrites that change its speed (constant folding and the
+fusion of convolutions with their bias and activation; the others cost a first call 0.15 s and
+gained nothing here). On a 2-core AMX machine that took a still end to end from 3.4-3.6 s to 2.4 s
+(README, "Start-up and the graph cache").
 """
 
 from __future__ import annotations
@@ -28,17 +31,17 @@ from pathlib import Path
 from ..errors import VidcolorWarning
 from ..outputs import write_bytes, write_text
 
-FORMAT = 1
+FORMAT = 2  # 1: GraphDefs, run through tf.function
 KEEP = 12  # graphs kept in the cache (each is about the size of its weights file): the most recently used
 
 
 @dataclass(frozen=True)
 class Graph:
-    """A frozen graph: its GraphDef's bytes and the names of the tensors it is fed and answers."""
+    """A frozen function: its FunctionDef's bytes and the shapes of the float32 tensors it is fed (None:
+    any length); its first output is its answer."""
 
     data: bytes
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
+    inputs: tuple[tuple[int | None, ...], ...]
 
 
 def graph_key(**parts) -> dict:
@@ -87,8 +90,8 @@ class GraphStore:
             data = data_path.read_bytes()
             if sidecar["key"] != key or sidecar["sha256"] != hashlib.sha256(data).hexdigest():
                 return None
-            graph = Graph(data, tuple(sidecar["inputs"]), tuple(sidecar["outputs"]))
-            graph_def(graph)
+            graph = Graph(data, tuple(tuple(shape) for shape in sidecar["inputs"]))
+            function_def(graph)
         except (OSError, ValueError, KeyError, TypeError):
             return None
         with contextlib.suppress(OSError):  # a read-only cache is still read
@@ -98,8 +101,8 @@ class GraphStore:
     def save(self, key: dict, graph: Graph) -> None:
         """Keep `graph` under `key` (the graph, then its sidecar); a folder that cannot take it is warned of."""
         data_path, sidecar_path = self.paths(key)
-        sidecar = {"key": key, "sha256": hashlib.sha256(graph.data).hexdigest(), "inputs": list(graph.inputs),
-                   "outputs": list(graph.outputs)}
+        sidecar = {"key": key, "sha256": hashlib.sha256(graph.data).hexdigest(),
+                   "inputs": [list(shape) for shape in graph.inputs]}
         try:
             data_path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes(data_path, graph.data)
@@ -123,27 +126,33 @@ class GraphStore:
                 path.unlink(missing_ok=True)
 
 
-def graph_def(graph: Graph):
-    """The GraphDef of `graph`; ValueError if it does not parse, is fed or answers by tensors it lacks,
-    holds functions, or an op that is unknown or stateful (it would do more than compute)."""
+def function_def(graph: Graph):
+    """The FunctionDef of `graph`; ValueError if it does not parse, is not fed as its shapes say, calls
+    another function, or holds an op that is unknown or stateful (it would do more than compute)."""
     from google.protobuf.message import DecodeError
 
     from .tf_runtime import runtime
 
     tf = runtime()
-    parsed = tf.graph_pb2.GraphDef()
+    parsed = tf.function_pb2.FunctionDef()
     try:
         parsed.ParseFromString(graph.data)
     except DecodeError as exc:
-        raise ValueError(f"not a GraphDef ({exc})") from None
-    names = {node.name for node in parsed.node}
-    for node in parsed.node:
+        raise ValueError(f"not a FunctionDef ({exc})") from None
+    signature = parsed.signature
+    fed_floats = [arg.type == tf.dtypes.float32.as_datatype_enum for arg in signature.input_arg]
+    if signature.is_stateful or not signature.output_arg or len(fed_floats) != len(graph.inputs) or not all(fed_floats):
+        raise ValueError("not the function its sidecar describes")
+    for node in parsed.node_def:
         op = tf.op_def_registry.get(node.op)
-        if op is None or op.is_stateful:
-            raise ValueError(f"op {node.op} is not for an inference graph")
-    if parsed.library.function or not all(t.split(":")[0] in names for t in graph.inputs + graph.outputs):
-        raise ValueError("not the graph its sidecar describes")
+        if op is None or op.is_stateful or any(_calls(value) for value in node.attr.values()):
+            raise ValueError(f"op {node.op} is not for an inference function")
     return parsed
+
+
+def _calls(attr) -> bool:
+    """Whether an op's attribute names a function (it would run what the entry does not hold)."""
+    return attr.HasField("func") or bool(attr.HasField("list") and attr.list.func)
 
 
 def frozen(concrete) -> Graph:
@@ -153,8 +162,10 @@ def frozen(concrete) -> Graph:
 
     with _quiet_stderr():  # Grappler's C++ start-up notes, which TF_CPP_MIN_LOG_LEVEL does not reach
         constant = convert_variables_to_constants_v2(concrete)
-    return Graph(constant.graph.as_graph_def().SerializeToString(), tuple(t.name for t in constant.inputs),
-                 tuple(t.name for t in constant.outputs))
+    return Graph(constant.function_def.SerializeToString(), tuple(tuple(t.shape.as_list()) for t in constant.inputs))
+
+
+_ADDING = threading.Lock()
 
 
 class GraphFunction:
@@ -165,18 +176,17 @@ class GraphFunction:
         from .tf_runtime import runtime
 
         tf = runtime()
-        parsed = graph_def(graph)
-        nodes = {node.name: node for node in parsed.node}
-        spec = [tf.tensor_spec.TensorSpec(tf.tensor_shape.TensorShape(nodes[name.split(":")[0]].attr["shape"].shape),
-                                          tf.dtypes.float32) for name in graph.inputs]
-
-        def run(*inputs):  # imported once, into this function's graph (lighter than wrap_function + prune)
-            return tf.importer.import_graph_def(parsed, input_map=dict(zip(graph.inputs, inputs)),
-                                                return_elements=list(graph.outputs), name="")
-
-        self._function = tf.function.function(run, input_signature=spec).get_concrete_function()
-        self._tensor = tf.tensor_conversion.convert_to_tensor_v2
-        self._shapes = [t.shape for t in spec]
+        parsed = function_def(graph)
+        # named by its bytes: the same function kept twice is one function in the runtime
+        parsed.signature.name = "vidcolor_" + hashlib.sha256(graph.data).hexdigest()[:32]
+        self._context = tf.context.context()
+        with _ADDING:
+            if not self._context.has_function(parsed.signature.name):
+                self._context.add_function_def(parsed)
+        self._name, self._outputs = parsed.signature.name, len(parsed.signature.output_arg)
+        self._attrs = ("executor_type", "", "config_proto", _rewrites(tf).SerializeToString())
+        self._execute, self._tensor = tf.execute.execute, tf.tensor_conversion.convert_to_tensor_v2
+        self._shapes = graph.inputs
         self._warming: threading.Thread | None = None
 
     def __call__(self, *inputs):
@@ -185,7 +195,11 @@ class GraphFunction:
         return self._run(inputs)
 
     def _run(self, inputs):
-        return self._function(*(self._tensor(x, "float32") for x in inputs))[0]
+        if len(inputs) != len(self._shapes):
+            raise TypeError(f"the function takes {len(self._shapes)} inputs, not {len(inputs)}")
+        tensors = [self._tensor(x, "float32") for x in inputs]
+        return self._execute(self._name, num_outputs=self._outputs, inputs=tensors, attrs=self._attrs,
+                             ctx=self._context)[0]
 
     def warm_up(self, side: int) -> None:
         """Ready it now, in the background: TensorFlow optimises a function's graph and lays out its kernels on
@@ -220,7 +234,7 @@ def cached_function(store: GraphStore | None, key: dict, build: Callable[[], Gra
         try:
             return GraphFunction(kept)
         except (ValueError, TypeError, KeyError, runtime().errors.OpError):
-            pass  # it parses but does not import as the graph its sidecar describes: made again
+            pass  # it parses but the runtime does not take it: made again
     graph = build()
     if store is not None:
         store.save(key, graph)
@@ -239,3 +253,24 @@ def _quiet_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
+
+
+def _rewrites(tf):
+    """The session options a function is run with: TensorFlow's own, with on a CPU only the graph
+    rewrites that make it faster there (module notes); a GPU gets them all (its layouts, among others)."""
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+
+    from .backend import gpus
+
+    config = config_pb2.ConfigProto()
+    config.CopyFrom(tf.context.context().config)
+    config.allow_soft_placement = True  # as tf.function's calls have it
+    if not gpus():
+        rewrites, off = config.graph_options.rewrite_options, rewriter_config_pb2.RewriterConfig.OFF
+        for name in ("layout_optimizer", "shape_optimization", "arithmetic_optimization", "dependency_optimization",
+                     "loop_optimization", "function_optimization", "debug_stripper", "common_subgraph_elimination",
+                     "implementation_selector", "pin_to_host_optimization", "scoped_allocator_optimization"):
+            setattr(rewrites, name, off)
+        rewrites.memory_optimization = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+        rewrites.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
+    return config

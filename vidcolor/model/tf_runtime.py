@@ -1,5 +1,5 @@
-"""TensorFlow's runtime without its Python API: all that running a frozen graph (graph_cache.py) and
-asking for GPUs take, imported in half the time of `import tensorflow`.
+"""TensorFlow's runtime without its Python API: all that running a frozen function (graph_cache.py) and
+asking for GPUs take, imported in less than half the time of `import tensorflow`.
 
 `import tensorflow` runs tensorflow/__init__.py, which imports its whole public API (distribution
 strategies, feature columns, Keras...) before anything runs: 2.7 s on a busy 2-core machine, where
@@ -23,17 +23,16 @@ _LOCK = threading.RLock()
 
 # name in runtime(): the module of TensorFlow's runtime that holds it
 _MODULES = {
-    "graph_pb2": "tensorflow.core.framework.graph_pb2",
-    "importer": "tensorflow.python.framework.importer",
+    "function_pb2": "tensorflow.core.framework.function_pb2",
+    "context": "tensorflow.python.eager.context",
+    "execute": "tensorflow.python.eager.execute",
     "tensor_conversion": "tensorflow.python.framework.tensor_conversion",
-    "tensor_spec": "tensorflow.python.framework.tensor_spec",
-    "tensor_shape": "tensorflow.python.framework.tensor_shape",
+    "constant_op": "tensorflow.python.framework.constant_op",  # what converts NumPy arrays to tensors
     "dtypes": "tensorflow.python.framework.dtypes",
     "errors": "tensorflow.python.framework.errors_impl",
     "op_def_registry": "tensorflow.python.framework.op_def_registry",
     "config": "tensorflow.python.framework.config",
     "versions": "tensorflow.python.framework.versions",
-    "function": "tensorflow.python.eager.polymorphic_function.polymorphic_function",
 }
 
 
