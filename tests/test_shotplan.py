@@ -173,6 +173,32 @@ def test_a_scan_killed_midway_goes_on_from_the_shots_it_had_ended_to_the_plan_of
         _same_shots(complete._shots, full._shots)
 
 
+def test_a_resumed_scan_answers_how_far_the_film_goes_and_its_first_pts_without_waiting_for_its_end(
+        four_shots, monkeypatch):
+    """A resumed run colours as soon as the scan has reached its first frames (remaster.color_pass)."""
+    monkeypatch.setattr(shot_plan, "SAVE_SO_FAR_SECONDS", 0)
+    info = probe_video(four_shots)
+    keeper = Keeper()
+    full = ShotPlan.scan(four_shots, info, MeanEmbedder(), keeper=keeper).finish()
+    decode, asked, released = shot_plan.decode_small_frames_from, threading.Event(), []
+
+    def held(*args, **kwargs):  # the scan's decoding, held before the last frame until the answers are in
+        for small in decode(*args, **kwargs):
+            if small.index == 47:
+                released.append(asked.wait(20))
+            yield small
+
+    monkeypatch.setattr(shot_plan, "decode_small_frames_from", held)
+    resumed = ShotPlan.scan(four_shots, info, MeanEmbedder(), so_far=keeper.so_far[1])  # shots 0-1 kept
+    np.testing.assert_array_equal(resumed.frame_pts_through(5), full.frame_pts[:24])  # the kept shots'
+    assert resumed.frames_through(30) == 36  # shot 2 (frames 24-35) scanned to its end, not the film
+    np.testing.assert_array_equal(resumed.frame_pts_through(30), full.frame_pts[:36])
+    asked.set()
+    assert resumed.frame_pts_through(100) is not None and resumed.frames_through(100) == 48
+    assert released == [True]  # none of the answers before waited for the scan's end
+    np.testing.assert_array_equal(resumed.frame_pts_through(100), full.frame_pts)
+
+
 def _key_frames(path):
     with av.open(str(path)) as container:
         return [index for index, frame in enumerate(container.decode(video=0)) if frame.key_frame]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,7 +214,8 @@ def color_pass(run: FilmRun, resume: ResumePlan, director: ShotDirector,
     threads joined by bounded queues: decode -> model (this thread) -> per-shot hook and
     smoothing -> upsample and encode into segments. The model's thread does nothing else, so it
     never waits on the rest."""
-    if resume.first_segment and resume.is_complete(run.plan.finish().frames):
+    # a resumed run's scan may still go on, ahead of the colour pass: waited for only as far as its first frame
+    if resume.first_segment and resume.is_complete(run.plan.frames_through(resume.start)):
         return  # every frame is in a segment already
     _ColorPass(run, resume, director, on_frame).run()
 
@@ -245,10 +246,18 @@ class _ColorPass:
         # A piece of a film that starts where no finished segment tells its timeline replays the frames before it.
         self.timeline = (Timeline(film.info, encoder_time_base(film.info, film.format_name))
                          if start and resume.last_pts is None else None)
-        # Decoding starts at the key frame before the first frame needed (hints are followed from their shot's start).
-        self.first, self.frame_pts = ((self.color.sees_from, plan.frame_pts)
-                                      if plan.frame_pts is not None and not director.follows_hints else (0, None))
+        self.first, self.frame_pts, self.pts_of_all = self._seek_to(plan, director)
         self.encode = EncodeStage(film.info, self.writer, run.clock, on_frame=self._frame_done)
+
+    def _seek_to(self, plan, director: ShotDirector) -> tuple[int, Sequence[int] | None, bool]:
+        """Where decoding starts: the key frame before the first frame needed (hints are followed from
+        their shot's start), found by the pts of the frames before it (all of them, or those a scan still
+        going on has reached: True where all); (0, None, True): from the film's start."""
+        first = self.color.sees_from
+        if not first or plan.scans_along or director.follows_hints:
+            return 0, None, True
+        frame_pts = plan.frame_pts_through(first)
+        return (first, frame_pts, plan.frame_pts is not None) if frame_pts is not None else (0, None, True)
 
     def run(self) -> None:
         encode_thread = self.encode_thread = BackgroundSink(self.encode.push, self.chunk, "encode")
@@ -302,7 +311,8 @@ class _ColorPass:
         if self.plan.scans_along:  # one decoding for the scan and the colour (shot_plan.py)
             return self.plan.scan_along(decode_frames_and_small(film.source, film.info, EMBED_SHORT_SIDE,
                                                                 on_warning=self.warn))
-        return decode_frames_from(film.source, film.info, first, frame_pts, on_warning=self.warn)
+        return decode_frames_from(film.source, film.info, first, frame_pts, on_warning=self.warn,
+                                  pts_of_all=self.pts_of_all)
 
     def _send(self, ready_items) -> None:
         for ready in ready_items:

@@ -253,6 +253,27 @@ class ShotPlan:
             pass
         return self
 
+    def frames_through(self, index: int) -> int:
+        """`frames` once the scan has reached frame `index` or ended (waiting that far, not to the end):
+        more than `index` where the film has that frame."""
+        self.shot_of(index)
+        return self.frames
+
+    def frame_pts_through(self, index: int) -> np.ndarray | None:
+        """The pts of frames 0 to `index` at least, as a decode from the start gives them, once the
+        shots that hold them have ended (waiting that far, not to the end; every frame's once the
+        scan is over); None where some are unknown."""
+        while self._events is not None and self._ended_frames() <= index:
+            self._pull()
+        if self._events is None:
+            return self.frame_pts
+        times = [pts for shot in self._shots if shot.end is not None for pts in shot.pts]
+        return np.array(times, np.int64) if len(times) == self._ended_frames() and None not in times else None
+
+    def _ended_frames(self) -> int:
+        ended = [shot.end for shot in self._shots if shot.end is not None]
+        return ended[-1] if ended else 0
+
     @property
     def frame_pts(self) -> np.ndarray | None:
         """Every frame's pts as a decode from the start gives them (media.decode_frames_from seeks with

@@ -31,13 +31,15 @@ class _Lost(Exception):
 
 
 def decode_frames_from(path, info: VideoInfo, first: int, frame_pts: Sequence[int] | None, *,
-                       on_warning: Warn | None = None) -> Iterator[YuvFrame]:
+                       on_warning: Warn | None = None, pts_of_all: bool = True) -> Iterator[YuvFrame]:
     """The frames of `path` from index `first` on (decode_frames' frames, the same ones), decoded from
-    the key frame at or before it. Without frame_pts (or from 0): every frame, from the start."""
+    the key frame at or before it. frame_pts: every frame's pts, or (pts_of_all=False) those of
+    frames 0 to `first` at least. Without them (or from 0): every frame, from the start."""
     if not first or frame_pts is None:
         yield from decode_frames(path, info, on_warning=on_warning)
         return
-    yield from yuv_frames(_av_frames_from(Path(path), info, first, [int(p) for p in frame_pts], on_warning), info)
+    yield from yuv_frames(_av_frames_from(Path(path), info, first, [int(p) for p in frame_pts], on_warning,
+                                          pts_of_all), info)
 
 
 def _av_frames_from(path: Path, info: VideoInfo, first: int, frame_pts: list[int], on_warning: Warn | None,
