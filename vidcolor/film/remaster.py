@@ -318,7 +318,7 @@ class _ColorPass:
         for ready in ready_items:
             # earlier ones only warmed up the smoothing, later ones only ran it out
             if ready.frame.index >= self.start and (self.stop is None or ready.frame.index < self.stop):
-                self.encode_thread.put(ready)
+                self.encode_thread.put(self.encode.upsample(ready))  # here, off the encoder's thread
 
     def _frame_done(self) -> None:
         self.bar.update(1)

@@ -17,7 +17,7 @@ each field shows it, with no comb of the other field's colour.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -45,6 +45,7 @@ class Colored:
     ab: np.ndarray | None  # a*b* at the model's output size; None between key frames until filled
     mode: str = COLOR  # director.COLOR; KEEP: the frame's own chroma goes out; GREY: neutral chroma
     field: int | None = None  # an interlaced film's field: the frame's rows field::2; None: the whole frame
+    planes: tuple[np.ndarray, np.ndarray] | None = None  # its U and V planes, once upsampled (EncodeStage.upsample)
 
 
 class ColorStage:
@@ -159,7 +160,9 @@ class SmoothStage:
 
 class EncodeStage:
     """Upsamples each frame's a*b* to chroma planes guided by its luma (each field's by its own
-    rows, woven together), and writes the frame."""
+    rows, woven together), and writes the frame. A progressive frame's planes are best made by
+    `upsample` in the thread before (the smoothing's): the encoder's thread, which x264 keeps
+    busy, is the one that sets the pace."""
 
     def __init__(self, info: VideoInfo, writer, clock: StageClock, on_frame=None):
         self.info, self.writer, self.clock, self.on_frame = info, writer, clock, on_frame
@@ -179,7 +182,7 @@ class EncodeStage:
                     self._neutral = np.full_like(frame.u, 1 << (self.info.bit_depth - 1))
                 u = v = self._neutral
         elif item.field is None:
-            u, v = self.clock.timed("upsample", chroma_planes, frame.y, frame.u.shape, item.light, item.ab, self.info)
+            u, v = item.planes or self.upsample(item).planes
         else:
             planes = self.clock.timed("upsample", self._weave, item)
             if planes is None:
@@ -189,6 +192,14 @@ class EncodeStage:
         if self.on_frame:
             self.on_frame()
         return []
+
+    def upsample(self, item: Colored) -> Colored:
+        """The item with its chroma planes, where it is a progressive frame to colour (others as they are)."""
+        if item.mode != COLOR or item.field is not None or item.planes is not None:
+            return item
+        frame = item.frame
+        planes = self.clock.timed("upsample", chroma_planes, frame.y, frame.u.shape, item.light, item.ab, self.info)
+        return replace(item, planes=planes)
 
     def _weave(self, item: Colored) -> tuple[np.ndarray, np.ndarray] | None:
         """The field's chroma into its rows of the frame's planes; both planes once both fields are in."""
