@@ -267,21 +267,18 @@ class ShotPlan:
             self._pull()
         if self._events is None:
             return self.frame_pts
-        times = [pts for shot in self._shots if shot.end is not None for pts in shot.pts]
-        return np.array(times, np.int64) if len(times) == self._ended_frames() and None not in times else None
+        return _pts_of([shot for shot in self._shots if shot.end is not None])
 
     def _ended_frames(self) -> int:
-        ended = [shot.end for shot in self._shots if shot.end is not None]
-        return ended[-1] if ended else 0
+        """Where the shots ended so far end (all but the last one taken may have ended)."""
+        return next((shot.end for shot in reversed(self._shots) if shot.end is not None), 0)
 
     @property
     def frame_pts(self) -> np.ndarray | None:
         """Every frame's pts as a decode from the start gives them (media.decode_frames_from seeks with
         them); None while the scan goes on, or where some are unknown."""
-        if self._frame_pts is None and self._events is None and self._shots and all(s.pts for s in self._shots):
-            times = [pts for shot in self._shots for pts in shot.pts]
-            if None not in times:
-                self._frame_pts = np.array(times, np.int64)
+        if self._frame_pts is None and self._events is None and self._shots:
+            self._frame_pts = _pts_of(self._shots)
         return self._frame_pts
 
     @property
@@ -309,6 +306,16 @@ class ShotPlan:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _pts_of(shots: list[Shot]) -> np.ndarray | None:
+    """The pts of the shots' frames, in order (shots that have ended); None where some are unknown."""
+    if any(shot.end is None for shot in shots):
+        return None
+    times = [pts for shot in shots for pts in shot.pts]
+    if len(times) != sum(shot.end - shot.start for shot in shots) or None in times:
+        return None
+    return np.array(times, np.int64)
 
 
 class _Embeddings:
